@@ -1,0 +1,111 @@
+"""The ``trialfhir`` command line: ``main(argv) -> int``.
+
+Errors become one-line messages and exit codes here and nowhere else:
+0 success, 1 the work ran but something was rejected or failed, 2 bad usage or
+input, 3 a FHIR server error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from adapter import __version__
+from adapter.errors import AdapterError, ConfigError, InputError, MappingError, ServerError
+
+log = logging.getLogger("adapter")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples in each command's epilog as written."""
+
+
+def _add_map(commands: argparse._SubParsersAction) -> None:
+    map_parser = commands.add_parser(
+        "map",
+        help="map trial data to FHIR R4 without any server",
+        description="Map trial data to FHIR R4 resources. Nothing is sent anywhere.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir map study fixtures/NCT04753476/study.json -o bundle.json\n"
+        "  trialfhir map package fixtures/NCT04753476 -o out/",
+    )
+    what = map_parser.add_subparsers(dest="what", required=True, metavar="{study,package}")
+    study = what.add_parser(
+        "study",
+        help="a ClinicalTrials.gov record (API v2 JSON or legacy XML) to a transaction Bundle",
+        description="Map a ClinicalTrials.gov record to one FHIR R4 transaction Bundle. "
+        "The format (API v2 JSON, a v2 search page, or legacy XML) is detected from the content.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir map study fixtures/NCT04753476/study.json\n"
+        "  curl -s .../NCT04753476 | trialfhir map study - -o bundle.json",
+    )
+    study.add_argument("path", metavar="PATH", help="the record file, or - for standard input")
+    study.add_argument("-o", "--output", metavar="FILE", help="write the Bundle here (default: standard output)")
+    study.set_defaults(handler=run_map_study)
+
+    package = what.add_parser(
+        "package",
+        help="a trial package folder to NDJSON per resource type",
+        description="Map a trial package (study record, package.yaml, subjects/measurements/"
+        "administrations CSV) to FHIR R4 NDJSON files, a rejects file and a report.",
+        formatter_class=_Formatter,
+        epilog="example:\n  trialfhir map package fixtures/NCT04753476 -o out/",
+    )
+    package.add_argument("path", metavar="DIR", help="the trial package folder")
+    package.add_argument("-o", "--output", metavar="OUTDIR", default="mapped", help="output folder (default: ./mapped)")
+    package.add_argument("--strict", action="store_true", help="stop at the first bad row instead of rejecting it")
+    package.set_defaults(handler=run_map_package)
+
+
+def run_map_study(args: argparse.Namespace) -> int:
+    """``trialfhir map study``: implemented with the ClinicalTrials.gov reader (issue 3)."""
+    raise ConfigError("map study is not implemented yet")
+
+
+def run_map_package(args: argparse.Namespace) -> int:
+    """``trialfhir map package``: implemented with the trial package reader (issue 4)."""
+    raise ConfigError("map package is not implemented yet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialfhir",
+        description="Move clinical-trial data into and out of FHIR R4 servers.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir map study fixtures/NCT04753476/study.json -o bundle.json\n"
+        "  trialfhir map package fixtures/NCT04753476 -o out/\n\n"
+        "Run 'trialfhir COMMAND --help' for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"trialfhir {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to standard error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_map(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="trialfhir: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except (InputError, MappingError, ConfigError) as error:
+        print(f"trialfhir: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServerError as error:
+        print(f"trialfhir: server error: {error}", file=sys.stderr)
+        return EXIT_SERVER
+    except AdapterError as error:
+        print(f"trialfhir: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("trialfhir: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Exports: NDJSON, tables, CDISC SDTM."""

@@ -1,0 +1,1 @@
+"""FHIR datatype builders, deterministic ids and model validation."""

@@ -1,0 +1,1 @@
+"""Mappers: one module per FHIR resource type, pure record-to-dict functions."""

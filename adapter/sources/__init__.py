@@ -1,0 +1,1 @@
+"""Readers for ClinicalTrials.gov records and trial packages."""

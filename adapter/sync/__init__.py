@@ -1,0 +1,1 @@
+"""Push to and pull from FHIR servers."""

@@ -1,0 +1,74 @@
+"""Shared fixtures: a real HAPI FHIR server for integration and e2e tests.
+
+The server is the one named by ``ADAPTER_TEST_FHIR_URL``, or one this session
+starts on a free port and stops at the end (built with Maven on first use).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SAMPLES = REPO.parent / "shared" / "ctgov-samples"
+
+
+def _load_server_tool() -> Any:
+    spec = importlib.util.spec_from_file_location("fhirserver", REPO / "tools" / "fhir-server" / "fhirserver.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url() -> Iterator[str]:
+    """Base URL of a running HAPI FHIR R4 server, e.g. http://127.0.0.1:8080/fhir."""
+    if url := os.environ.get("ADAPTER_TEST_FHIR_URL"):
+        yield url.rstrip("/")
+        return
+    tool = _load_server_tool()
+    port = _free_port()
+    url = tool.start(port, "mem", "2g")
+    try:
+        yield url
+    finally:
+        tool.stop(port)
+
+
+@pytest.fixture(scope="session")
+def fhir_http(fhir_base_url: str) -> Iterator[requests.Session]:
+    """A plain HTTP session for checking the server's state independently of our client."""
+    with requests.Session() as session:
+        session.headers.update({"Accept": "application/fhir+json", "Cache-Control": "no-cache"})
+        yield session
+
+
+def validation_errors(http: requests.Session, base_url: str, resource: dict[str, Any]) -> list[str]:
+    """Run the server's ``$validate`` on ``resource``; return its error and fatal issues."""
+    response = http.post(
+        f"{base_url}/{resource['resourceType']}/$validate",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=120,
+    )
+    outcome = response.json()
+    assert outcome.get("resourceType") == "OperationOutcome", outcome
+    return [
+        f"{issue.get('severity')}: {issue.get('diagnostics')} at {issue.get('expression') or issue.get('location')}"
+        for issue in outcome.get("issue", [])
+        if issue.get("severity") in ("error", "fatal")
+    ]
