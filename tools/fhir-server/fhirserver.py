@@ -71,7 +71,7 @@ def start(port: int, db: str, heap: str) -> str:
     RUN.mkdir(exist_ok=True)
     classpath = str(TARGET / "classes") + os.pathsep + CLASSPATH_FILE.read_text().strip()
     command = [
-        "java", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "java", f"-Xmx{heap}", "-XX:+UseSerialGC",
         "-cp", classpath, MAIN_CLASS, "--port", str(port), "--db", db, "--data-dir", str(RUN / f"h2-{port}"),
     ]
     log = log_file(port).open("wb")
