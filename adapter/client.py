@@ -1,0 +1,282 @@
+"""The FHIR REST client: one ``requests.Session`` and one request function that retries and raises.
+
+Every call goes through ``FhirClient._request``, which alone
+
+- puts a timeout, the User-Agent and the credentials on the request;
+- retries idempotent requests after a connection error or a 408, 429, 500, 502,
+  503 or 504, with capped exponential backoff and jitter, and honours
+  ``Retry-After`` (seconds or an HTTP date) up to a cap;
+- after a 401 asks the authentication scheme for a new credential, once;
+- turns every error status into a ``ServerError`` carrying the status and the
+  server's OperationOutcome. A request that got no answer at all raises a
+  ``ServerError`` with status 0.
+
+Our writes are PUTs to deterministic ids (or transaction bundles made only of
+them), so sending one twice leaves the server as sending it once: they count as
+idempotent. A plain POST that creates does not, and is never retried.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from adapter import __version__
+from adapter.auth import Auth, NoAuth, build_auth
+from adapter.errors import ConfigError, ServerError
+from adapter.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+USER_AGENT = f"trialfhir/{__version__} (+https://trialfhir.dev) python-requests/{requests.__version__}"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a server's CapabilityStatement says about the writes we need."""
+
+    fhir_version: str
+    transaction: bool
+    batch: bool
+    # Per resource type: may a PUT create a resource at a client-chosen id (updateCreate)?
+    update_create: Mapping[str, bool | None]
+    conditional_update: Mapping[str, bool]
+
+    def client_ids_allowed(self, resource_type: str) -> bool:
+        """False only when the server says so: most servers that leave updateCreate out do accept it."""
+        return self.update_create.get(resource_type) is not False
+
+    @classmethod
+    def parse(cls, statement: Mapping[str, Any]) -> Capabilities:
+        rest: Mapping[str, Any] = next((r for r in statement.get("rest", []) if r.get("mode") == "server"), {})
+        system = {i.get("code") for i in rest.get("interaction", [])}
+        return cls(
+            fhir_version=str(statement.get("fhirVersion", "")),
+            transaction="transaction" in system,
+            batch="batch" in system,
+            update_create={r["type"]: r.get("updateCreate") for r in rest.get("resource", []) if "type" in r},
+            conditional_update={
+                r["type"]: bool(r.get("conditionalUpdate")) for r in rest.get("resource", []) if "type" in r
+            },
+        )
+
+
+class FhirClient:
+    """A thin FHIR R4 client; use it as a context manager so its connections close."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        auth: Auth | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        verify: bool | str = True,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        backoff_cap: float = 30.0,
+        retry_after_cap: float = 120.0,
+        gzip_requests: bool = False,
+        pool_size: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        if session is None:
+            adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+        self.session.verify = verify
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": FHIR_JSON, "Accept-Encoding": "gzip"})
+        self.auth: Auth = auth or NoAuth()
+        self.timeout = (connect_timeout, timeout)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        self.gzip_requests = gzip_requests
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, server: ServerSettings, **overrides: Any) -> FhirClient:
+        """A client for a configured server (for the CLI and the app factory, which read settings)."""
+        options: dict[str, Any] = {
+            "auth": build_auth(server.auth),
+            "timeout": server.timeout,
+            "connect_timeout": server.connect_timeout,
+            "verify": server.ca_bundle or server.verify_tls,
+            "max_retries": server.max_retries,
+            "retry_after_cap": server.retry_after_cap,
+            "gzip_requests": server.gzip_requests,
+            "pool_size": max(10, server.concurrency + 2),
+        }
+        return cls(server.base_url, **{**options, **overrides})
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- what callers use ---------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        """Read the CapabilityStatement; a server that does not speak FHIR 4.0.x is a ConfigError."""
+        statement = self._request("GET", "metadata").json()
+        if statement.get("resourceType") != "CapabilityStatement":
+            raise ConfigError(f"{self.base_url}/metadata is not a CapabilityStatement; is this a FHIR base URL?")
+        capabilities = Capabilities.parse(statement)
+        if not capabilities.fhir_version.startswith("4.0."):
+            raise ConfigError(
+                f"{self.base_url} speaks FHIR {capabilities.fhir_version or '(unstated version)'}; "
+                "trialfhir writes FHIR R4 and needs a 4.0.x server"
+            )
+        return capabilities
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        """The current version of ``resource_type/resource_id``."""
+        return dict(self._request("GET", f"{resource_type}/{resource_id}").json())
+
+    def search(self, resource_type: str, params: Mapping[str, str], *, fresh: bool = False) -> Iterator[dict[str, Any]]:
+        """Every page (a searchset Bundle) of a search, following ``next`` links.
+
+        ``fresh`` asks the server not to answer from a cached search (``Cache-Control: no-cache``).
+        """
+        headers = {"Cache-Control": "no-cache"} if fresh else {}
+        page: dict[str, Any] = self._request("GET", resource_type, params=params, headers=headers).json()
+        while True:
+            yield page
+            following = next((link["url"] for link in page.get("link", []) if link.get("relation") == "next"), None)
+            if not following:
+                return
+            page = self._request("GET", following, headers=headers).json()
+
+    def count(self, resource_type: str, params: Mapping[str, str]) -> int:
+        """How many resources match a search, counted fresh by the server."""
+        page = next(self.search(resource_type, {**params, "_summary": "count"}, fresh=True))
+        return int(page.get("total", 0))
+
+    def update(self, path: str, resource: bytes | Mapping[str, Any]) -> requests.Response:
+        """PUT ``resource`` to ``path``: ``Type/id`` (update as create) or ``Type?identifier=sys|val`` (conditional)."""
+        body = resource if isinstance(resource, bytes) else _dumps(resource)
+        return self._request("PUT", path, body=body)
+
+    def delete(self, resource_type: str, resource_id: str) -> requests.Response:
+        return self._request("DELETE", f"{resource_type}/{resource_id}")
+
+    def post_bundle(self, body: bytes | Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
+        """POST a transaction or batch Bundle to the base; returns the response Bundle.
+
+        ``idempotent`` says whether every entry may safely be sent twice (PUT, DELETE), which allows retries.
+        """
+        raw = body if isinstance(body, bytes) else _dumps(body)
+        return dict(self._request("POST", "", body=raw, idempotent=idempotent).json())
+
+    # --- the one request path -------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path}".rstrip("/")
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+        extra = dict(headers or {})
+        if body is not None:
+            extra["Content-Type"] = FHIR_JSON
+            if self.gzip_requests:
+                body = gzip.compress(body, compresslevel=1)
+                extra["Content-Encoding"] = "gzip"
+        attempt, renewed = 0, False
+        while True:
+            request_headers = {**extra, **self.auth.headers(self.session)}
+            try:
+                response = self.session.request(
+                    method, url, params=params, data=body, headers=request_headers, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if idempotent and attempt < self.max_retries:
+                    delay = self._backoff(attempt)
+                    log.warning("%s %s: %s; retry %d in %.1fs", method, url, type(error).__name__, attempt + 1, delay)
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+                raise ServerError(0, method=method, url=url, text=f"no response: {error}") from error
+            status = response.status_code
+            if status == 401 and not renewed and self.auth.renew(self.session):
+                renewed = True
+                log.info("%s %s: 401, retrying once with a renewed credential", method, url)
+                continue
+            if status in ServerError.RETRYABLE_STATUSES and idempotent and attempt < self.max_retries:
+                delay = self._retry_delay(response, attempt)
+                log.warning("%s %s: HTTP %d; retry %d in %.1fs", method, url, status, attempt + 1, delay)
+                self._sleep(delay)
+                attempt += 1
+                continue
+            if status >= 400:
+                raise ServerError(status, method=method, url=url, outcome=_outcome(response), text=response.text)
+            return response
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_cap, self.backoff * 2.0**attempt)
+        # Jitter spreads the retries of parallel workers; not a security use of random.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311
+
+    def _retry_delay(self, response: requests.Response, attempt: int) -> float:
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if wait is None:
+            return self._backoff(attempt)
+        return min(wait, float(self.retry_after_cap))
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _outcome(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+
+
+def _dumps(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
