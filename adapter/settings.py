@@ -23,6 +23,18 @@ servers and how to talk to each::
           algorithm: RS384             # or ES384
           scope: system/*.write
 
+The service (``trialfhir serve``) reads an optional ``service`` section::
+
+    service:
+      api_keys:                      # name: sha256 hash of the key (trialfhir serve --new-key NAME)
+        etl: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      data_dir: /var/lib/trialfhir   # studies, job store, export files
+      host: 127.0.0.1
+      port: 8000
+      workers: 2                     # jobs that run at once
+      max_upload_bytes: 50000000     # one request body
+      max_unpacked_bytes: 500000000  # everything a trial package zip unpacks to
+
 Secrets are never written in the file: each is named by an environment variable
 (``password_env``, ``token_env``, ``client_secret_env``) or a file
 (``password_file``, ``token_file``, ``client_secret_file``, ``private_key_file``).
@@ -38,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,12 +148,26 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """The HTTP service: who may call it (hashed API keys), where it keeps its data, how much it accepts."""
+
+    api_keys: Mapping[str, str] = field(default_factory=dict)
+    data_dir: Path = field(default_factory=lambda: default_data_dir() / "service")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    max_upload_bytes: int = 50_000_000
+    max_unpacked_bytes: int = 500_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, read once at the edge."""
 
     servers: Mapping[str, ServerSettings] = field(default_factory=dict)
     journal_dir: Path = field(default_factory=lambda: default_data_dir() / "journal")
     config_file: Path | None = None
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def server(self, name_or_url: str) -> ServerSettings:
@@ -179,7 +206,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         document = _read_document(path)
     elif explicit:
         raise ConfigError(f"{path}: config file not found")
-    _check_keys(document, {"servers", "journal_dir"}, str(path))
+    _check_keys(document, {"servers", "journal_dir", "service"}, str(path))
     servers_doc = document.get("servers") or {}
     if not isinstance(servers_doc, dict):
         raise ConfigError(f"{path}: servers: expected a mapping of server names")
@@ -189,8 +216,28 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         servers=servers,
         journal_dir=Path(journal).expanduser() if journal else default_data_dir(env) / "journal",
         config_file=path if path.is_file() else None,
+        service=_service(document.get("service") or {}, env, f"{path}: service"),
         env=env,
     )
+
+
+def _service(spec: Any, env: Mapping[str, str], where: str) -> ServiceSettings:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    _check_keys(spec, {field_.name for field_ in dataclasses.fields(ServiceSettings)}, where)
+    keys = spec.get("api_keys") or {}
+    if not isinstance(keys, dict) or not all(
+        isinstance(value, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", value) for value in keys.values()
+    ):
+        raise ConfigError(f"{where}: api_keys: expected name: sha256:<64 hex digits> (trialfhir serve --new-key NAME)")
+    values = {key: value for key, value in spec.items() if key not in ("api_keys", "data_dir")}
+    for name, value in values.items():
+        if name == "host" and not (isinstance(value, str) and value):
+            raise ConfigError(f"{where}: host: expected a host name or address")
+        if name != "host" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{where}: {name}: expected a positive integer, got {value!r}")
+    data_dir = Path(spec["data_dir"]).expanduser() if spec.get("data_dir") else default_data_dir(env) / "service"
+    return ServiceSettings(api_keys={str(name): value for name, value in keys.items()}, data_dir=data_dir, **values)
 
 
 def _read_document(path: Path) -> dict[str, Any]:
