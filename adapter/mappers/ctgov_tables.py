@@ -1,0 +1,228 @@
+"""The ClinicalTrials.gov code tables (``mappings/ctgov-*.yaml``), loaded strictly.
+
+Each table lists one registry enum: its API v2 codes, the other spellings the
+readers accept (legacy XML texts), a display, and where the table has a target,
+the FHIR code each value maps to and why. Every file is checked against
+``mappings/ctgov-table.schema.json``; unknown keys, duplicate codes and missing
+tables are configuration errors, never ignored.
+
+Readers use the tables to turn legacy XML texts into API v2 codes and to warn about
+values no table knows; mappers use them to write codings. Both get them from
+``default_tables()`` unless a caller passes its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+import yaml
+
+from adapter.errors import ConfigError
+from adapter.fhir.datatypes import JSON, codeable_concept, coding, extension
+from adapter.paths import mappings_dir
+
+SCHEMA_FILE = "ctgov-table.schema.json"
+
+# Systems and URLs the study mappers share (conventions in ARCHITECTURE.md and the issue).
+NCT_SYSTEM = "https://clinicaltrials.gov"
+# HL7 Terminology's MeSH CodeSystem url (terminology.hl7.org CodeSystem-MeSH).
+MESH_SYSTEM = "https://www.nlm.nih.gov/mesh"
+EXTENSION_BASE = "https://trialfhir.dev/fhir/StructureDefinition/"
+IDENTIFIER_BASE = "https://trialfhir.dev/fhir/sid/"
+
+# The tables the readers and mappers use; loading fails if one is missing.
+REQUIRED_TABLES = (
+    "ctgov-status",
+    "ctgov-phase",
+    "ctgov-primary-purpose",
+    "ctgov-arm-type",
+    "ctgov-study-type",
+    "ctgov-objective-type",
+    "ctgov-sex",
+    "ctgov-age-unit",
+    "ctgov-allocation",
+    "ctgov-intervention-model",
+    "ctgov-masking",
+    "ctgov-who-masked",
+    "ctgov-observational-model",
+    "ctgov-time-perspective",
+    "ctgov-date-type",
+    "ctgov-intervention-type",
+    "ctgov-agency-class",
+    "ctgov-official-role",
+    "ctgov-contact-role",
+    "ctgov-reference-type",
+    "ctgov-secondary-id-type",
+    "ctgov-sampling-method",
+    "ctgov-recruitment-status",
+    "ctgov-standard-age",
+    "ctgov-eligibility-characteristic",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One registry value (a tuple, because a combined phase is two values) and its target."""
+
+    codes: tuple[str, ...]
+    display: str
+    aliases: tuple[str, ...]
+    target: str | None
+    target_display: str | None
+    reason: str | None
+
+    @property
+    def code(self) -> str:
+        """The registry code as one string (``PHASE1,PHASE2`` for a combined phase)."""
+        return ",".join(self.codes)
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """One enum table: look rows up by registry code or by alias, build codings."""
+
+    name: str
+    enum: str
+    registry_system: str
+    target_system: str | None
+    rows: tuple[Row, ...]
+    _by_codes: Mapping[tuple[str, ...], Row]
+    _by_alias: Mapping[str, Row]
+
+    def row(self, *codes: str) -> Row | None:
+        """The row for these registry codes, or None if the table does not know them."""
+        return self._by_codes.get(tuple(codes))
+
+    def knows(self, code: str) -> bool:
+        """Whether ``code`` is one of this enum's values (alone or as part of a combination)."""
+        return any(code in row.codes for row in self.rows)
+
+    def from_alias(self, text: str) -> Row | None:
+        """The row whose alias (e.g. a legacy XML text) is ``text``, ignoring case and outer spaces."""
+        return self._by_alias.get(text.strip().casefold())
+
+    def registry_coding(self, row: Row) -> JSON:
+        """The coding of ``row`` in the project's code system for this registry enum."""
+        return coding(self.registry_system, row.code, row.display)
+
+    def target_coding(self, row: Row) -> JSON | None:
+        """The coding of ``row``'s target in the table's FHIR code system, if it has one."""
+        if self.target_system is None or row.target is None:
+            return None
+        return coding(self.target_system, row.target, row.target_display)
+
+    def concept(self, *codes: str, text: str | None = None) -> JSON:
+        """A CodeableConcept for a registry value; a value the table does not know is kept as text."""
+        row = self.row(*codes)
+        if row is None:
+            return codeable_concept(text=text or ", ".join(codes))
+        return codeable_concept(self.registry_coding(row), text=text or row.display)
+
+
+@dataclass(frozen=True)
+class CtgovTables:
+    """All ClinicalTrials.gov code tables by name (``tables["ctgov-status"]``)."""
+
+    tables: Mapping[str, CodeTable]
+
+    def __getitem__(self, name: str) -> CodeTable:
+        return self.tables[name]
+
+
+def load_tables(folder: Path | None = None) -> CtgovTables:
+    """Load and check every ``ctgov-*.yaml`` in ``folder`` (default: the mappings folder)."""
+    folder = folder or mappings_dir()
+    schema_path = folder / SCHEMA_FILE
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{schema_path}: cannot read the code table schema: {error}") from error
+    validator = jsonschema.Draft202012Validator(schema)
+    tables: dict[str, CodeTable] = {}
+    for path in sorted(folder.glob("ctgov-*.yaml")):
+        document = _read_yaml(path)
+        problem = jsonschema.exceptions.best_match(validator.iter_errors(document))
+        if problem is not None:
+            raise ConfigError(f"{path}: {json_path(problem.absolute_path)}: {problem.message}")
+        for raw in document.get("tables", [document]):
+            table = _table(raw, path)
+            if table.name in tables:
+                raise ConfigError(f"{path}: table {table.name} is defined twice")
+            tables[table.name] = table
+    missing = [name for name in REQUIRED_TABLES if name not in tables]
+    if missing:
+        raise ConfigError(f"{folder}: missing ClinicalTrials.gov code tables: {', '.join(missing)}")
+    return CtgovTables(MappingProxyType(tables))
+
+
+def project_extension(name: str, **value: Any) -> JSON:
+    """A project extension ``EXTENSION_BASE + name`` with one value[x] (``valueString=...``)."""
+    return extension(EXTENSION_BASE + name, **value)
+
+
+def complex_extension(name: str, *parts: JSON | None) -> JSON:
+    """A project extension made of sub-extensions; parts that are None are left out."""
+    return {"url": EXTENSION_BASE + name, "extension": [part for part in parts if part is not None]}
+
+
+@functools.cache
+def default_tables() -> CtgovTables:
+    """The tables from the default mappings folder, loaded once per process."""
+    return load_tables()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from error
+
+
+def _table(raw: dict[str, Any], path: Path) -> CodeTable:
+    rows: list[Row] = []
+    by_codes: dict[tuple[str, ...], Row] = {}
+    by_alias: dict[str, Row] = {}
+    for raw_row in raw["rows"]:
+        codes = tuple(raw_row["code"]) if isinstance(raw_row["code"], list) else (raw_row["code"],)
+        row = Row(
+            codes=codes,
+            display=raw_row["display"],
+            aliases=tuple(raw_row.get("aliases", ())),
+            target=raw_row.get("target"),
+            target_display=raw_row.get("target_display"),
+            reason=raw_row.get("reason"),
+        )
+        if codes in by_codes:
+            raise ConfigError(f"{path}: {raw['name']}: code {row.code} appears twice")
+        by_codes[codes] = row
+        for alias in row.aliases:
+            key = alias.strip().casefold()
+            if key in by_alias:
+                raise ConfigError(f"{path}: {raw['name']}: alias {alias!r} appears twice")
+            by_alias[key] = row
+        rows.append(row)
+    target = raw.get("target")
+    return CodeTable(
+        name=raw["name"],
+        enum=raw["enum"],
+        registry_system=raw["registry_system"],
+        target_system=target["system"] if target else None,
+        rows=tuple(rows),
+        _by_codes=MappingProxyType(by_codes),
+        _by_alias=MappingProxyType(by_alias),
+    )
+
+
+def json_path(parts: Any) -> str:
+    """A document path as text: ``protocolSection.designModule.phases[1]``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
