@@ -13,6 +13,7 @@ from adapter.fhir.datatypes import codeable_concept, coding, extension, identifi
 from adapter.fhir.ids import resource_id
 
 SID = "https://trialfhir.dev/fhir/sid"
+GLUCOSE = "Glucose [Mass/volume] in Serum or Plasma"
 STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
 
 
@@ -58,7 +59,7 @@ def trial(nct: str, subjects: int = 3, measurements: int = 2, *, glucose: float 
                 "extension": [extension(STUDY_EXTENSION, valueReference=reference("ResearchStudy", study_id))],
                 "identifier": [identifier(f"{SID}/measurement", f"{nct}|{subject}|GLUC|{visit}")],
                 "status": "final",
-                "code": codeable_concept(coding("http://loinc.org", "2345-7", "Glucose [Mass/volume] in Serum or Plasma")),
+                "code": codeable_concept(coding("http://loinc.org", "2345-7", GLUCOSE)),
                 "subject": reference("Patient", patient_id),
                 "effectiveDateTime": f"2021-0{1 + visit % 9}-15",
                 "valueQuantity": quantity(glucose + number / 10 + visit, "mmol/L"),

@@ -109,11 +109,15 @@ class Journal:
         except (OSError, sqlite3.Error) as error:
             raise ConfigError(f"cannot open the sync journal {path}: {error}") from error
         # WAL with synchronous=NORMAL survives a killed process (not a power cut) and is fast.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._check_identity(base_url.rstrip("/"), study)
-        self._db.executescript(_PLAN)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._check_identity(base_url.rstrip("/"), study)
+            self._db.executescript(_PLAN)
+        except BaseException:
+            self._db.close()
+            raise
 
     def _check_identity(self, base_url: str, study: str) -> None:
         expected = {"schema": SCHEMA_VERSION, "base_url": base_url, "study": study}
