@@ -62,8 +62,25 @@ def _add_map(commands: argparse._SubParsersAction) -> None:
 
 
 def run_map_study(args: argparse.Namespace) -> int:
-    """``trialfhir map study``: implemented with the ClinicalTrials.gov reader (issue 3)."""
-    raise ConfigError("map study is not implemented yet")
+    """``trialfhir map study``: a ClinicalTrials.gov record (or search page) to one transaction Bundle."""
+    from pathlib import Path
+
+    from adapter.sources.ctgov import read_studies
+    from adapter.studybundle import bundle_json, studies_bundle
+
+    studies = read_studies(args.path)
+    if not studies:
+        raise InputError("holds no studies", source="<stdin>" if args.path == "-" else args.path)
+    text = bundle_json(studies_bundle(studies)) + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"cannot write: {error.strerror or error}", source=args.output) from error
+    else:
+        sys.stdout.write(text)
+    log.info("mapped %d stud%s", len(studies), "y" if len(studies) == 1 else "ies")
+    return EXIT_OK
 
 
 def run_map_package(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def parse_clinical_study(data: bytes, source: str, tables: CtgovTables) -> Study
     except ParseError as error:
         line, column = error.position
         raise InputError(
-            f"malformed XML: {error.msg.split(':')[0]} (column {column + 1})", source=source, line=line
+            f"malformed XML: {str(error).split(': line')[0]} (column {column + 1})", source=source, line=line
         ) from error
     except defusedxml.DefusedXmlException as error:
         raise InputError(f"refused unsafe XML: {error}", source=source) from error
