@@ -38,7 +38,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from adapter.bundle import (
     bundle_body,
@@ -125,6 +125,62 @@ class PushReport:
             ],
             "removed": {"action": self.removed_action, "keys": self.removed},
         }
+
+
+class TerminalProgress:
+    """A progress bar on a terminal (tqdm), nothing anywhere else; its total is known once planning ends."""
+
+    def __init__(self, stream: TextIO, enabled: bool = True) -> None:
+        self._stream = stream
+        self._enabled = enabled and stream.isatty()
+        self._bar: Any = None
+
+    def start(self, report: PushReport) -> None:
+        if not self._enabled or report.dry_run:
+            return
+        from tqdm import tqdm
+
+        total = sum(s.create + s.update + (s.unchanged if report.full else 0) for s in report.types.values())
+        self._bar = tqdm(total=total, unit="res", desc=f"push {report.study}", file=self._stream, leave=False)
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def terminal_progress(stream: TextIO, *, enabled: bool = True) -> TerminalProgress:
+    return TerminalProgress(stream, enabled)
+
+
+def format_report(report: PushReport) -> str:
+    """The report as a person reads it: a table per type, then every failure, then what was removed."""
+    title = "plan (dry run, nothing written)" if report.dry_run else f"pushed in {report.seconds:.1f} s"
+    lines = [f"{report.study} -> {report.server} ({report.strategy}): {title}"]
+    columns = ("create", "update", "unchanged", "written", "failed", "removed")
+    lines.append(f"{'type':<26}" + "".join(f"{c:>10}" for c in columns))
+    for name, summary in sorted(report.types.items()):
+        lines.append(f"{name:<26}" + "".join(f"{getattr(summary, c):>10}" for c in columns))
+    lines.append(f"{'total':<26}" + "".join(f"{report.total(c):>10}" for c in columns))
+    for failure in report.failures:
+        who = failure.key + (f" ({failure.identifier})" if failure.identifier else "")
+        status = f"HTTP {failure.status}: " if failure.status else ""
+        lines.append(f"failed: {who}: {status}{failure.message}")
+    if report.removed:
+        if report.removed_action == "deleted":
+            lines.append(f"removed from the source and deleted from the server: {len(report.removed)}")
+        else:
+            lines.append(
+                f"removed from the source, left on the server: {len(report.removed)} "
+                "(--delete-removed deletes them; see docs/push.md)"
+            )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -311,9 +367,10 @@ class _Writer:
         self.capabilities = capabilities
         self.write_mode = write_mode
         self.bundle_type = "transaction" if capabilities.transaction else "batch" if capabilities.batch else None
-        ids = {"put": "PUT to our ids", "conditional": "conditional update on identifier"}.get(
-            write_mode, "PUT to our ids where the server allows client ids, else conditional update"
-        )
+        refusing = sorted(t for t, allowed in capabilities.update_create.items() if allowed is False)
+        ids = {"put": "PUT to our ids", "conditional": "conditional update on identifier"}.get(write_mode, "")
+        if not ids:
+            ids = "PUT to our ids" + ("; conditional update for " + ", ".join(refusing) if refusing else "")
         self.strategy = f"{self.bundle_type or 'single requests'}; {ids}"
 
     def conditional(self, resource_type: str) -> bool:
