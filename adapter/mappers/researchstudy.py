@@ -19,8 +19,8 @@ choices it leaves open are made here and listed in docs/ctgov-field-map.md:
 - ``condition``: each condition's text, with the MeSH coding whose term matches it;
   MeSH conditions the registry derived that match no condition text follow as
   coded entries of their own.
-- ``arm``: name, type (registry code system: R4 has no arm-type codes) and
-  description; the interventions an arm receives are the extension arm-intervention,
+- ``arm``: name, type (the R5 research-study-arm-type code, since R4 has no
+  arm-type codes, plus the registry's own coding) and description; the interventions an arm receives are the extension arm-intervention,
   one per intervention, holding the same concept as ``focus``.
 - ``description``: brief summary, then detailed description under headings.
 - ``period``: start date to completion date, precision as given; every date with its
@@ -322,10 +322,19 @@ def _arm(study: Study, n: int, tables: CtgovTables) -> JSON:
                 for name in arm.interventions
             ],
             "name": arm.label,
-            "type": tables["ctgov-arm-type"].concept(arm.type) if arm.type else None,
+            "type": _arm_type(arm.type, tables) if arm.type else None,
             "description": arm.description,
         }
     )
+
+
+def _arm_type(code: str, tables: CtgovTables) -> JSON:
+    table = tables["ctgov-arm-type"]
+    row = table.row(code)
+    if row is None:
+        return codeable_concept(text=code)
+    standard = table.target_coding(row)
+    return codeable_concept(*([standard] if standard else []), table.registry_coding(row), text=row.display)
 
 
 def _objective(kind: str, measure: str, description: str | None, time_frame: str | None, tables: CtgovTables) -> JSON:
