@@ -12,6 +12,7 @@ does not know yet: the reader warns about those, and the mappers keep them as te
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,101 @@ class Study:
 
 
 # --- subject-level records ---
+#
+# One record per row of a trial package (subjects.csv, measurements.csv,
+# administrations.csv), filled by ``adapter/sources/package.py``. Codes are already
+# resolved through the mapping files and values converted to their target UCUM unit,
+# so the mappers only arrange them. Vocabularies that the package format defines
+# (sex, enrollment status) stay as the package spells them; the mappers translate them.
+
+
+@dataclass(frozen=True)
+class Code:
+    """One coding from a mapping file: a code in a code system, with its display."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A scheduled visit of the study (package.yaml ``visits``); ``day`` is the planned study day."""
+
+    code: str
+    name: str
+    day: int | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One subjects.csv row: a pseudonymous participant of the study at one site.
+
+    ``sex`` is M, F, U or UNDIFFERENTIATED (CDISC SEX); ``status`` is the package's
+    enrollment state (screening, screen-failed, enrolled, on-intervention, follow-up,
+    completed, withdrawn). Dates are ``yyyy-MM-dd``.
+    """
+
+    nct_id: str
+    site_id: str
+    subject_id: str
+    sex: str
+    consent_date: str
+    status: str
+    birth_year: int | None = None
+    assigned_arm: str | None = None
+    actual_arm: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    withdrawal_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measurements.csv row, resolved: the test's codes and a value of its value type.
+
+    ``value`` is a Decimal (quantity, in ``unit``, a UCUM code), an int (integer), a
+    Code (codeable) or a str (string). ``collected_at`` is a FHIR dateTime with its UTC
+    offset, or a date. ``local_system`` is the sponsor's code system for ``test_code``.
+    """
+
+    nct_id: str
+    site_id: str
+    subject_id: str
+    visit: Visit
+    test_code: str
+    local_system: str
+    display: str
+    category: str
+    codes: tuple[Code, ...]
+    value: Decimal | int | Code | str
+    collected_at: str
+    unit: str | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    interpretation: Code | None = None
+
+
+@dataclass(frozen=True)
+class Administration:
+    """One administrations.csv row, resolved: the product's codes, dose, route and period.
+
+    ``status`` is a FHIR R4 medication-admin-status code; ``start`` and ``end`` are FHIR
+    dateTimes. ``dose_unit`` is a UCUM code.
+    """
+
+    nct_id: str
+    site_id: str
+    subject_id: str
+    product_code: str
+    local_system: str
+    product_display: str
+    product_codes: tuple[Code, ...]
+    status: str
+    start: str
+    end: str | None = None
+    dose: Decimal | None = None
+    dose_unit: str | None = None
+    route_display: str | None = None
+    route_codes: tuple[Code, ...] = ()
+    not_given_reason: str | None = None
