@@ -20,6 +20,8 @@ from tests.synthetic import counts, trial
 
 pytestmark = pytest.mark.integration
 
+PAGE = 50  # HAPI's largest search page unless configured otherwise
+
 
 def new_nct() -> str:
     return "NCT9" + uuid.uuid4().hex[:7]
@@ -32,11 +34,11 @@ def server_state(http: requests.Session, base_url: str, resources: Iterable[dict
         by_type.setdefault(resource["resourceType"], []).append(resource["id"])
     state: dict[str, Any] = {}
     for resource_type, ids in by_type.items():
-        for start in range(0, len(ids), 100):
-            page_ids = ids[start : start + 100]
+        for start in range(0, len(ids), PAGE):
+            page_ids = ids[start : start + PAGE]
             state.update(dict.fromkeys(f"{resource_type}/{i}" for i in page_ids))
             response = http.get(
-                f"{base_url}/{resource_type}", params={"_id": ",".join(page_ids), "_count": "200"}, timeout=60
+                f"{base_url}/{resource_type}", params={"_id": ",".join(page_ids), "_count": str(PAGE)}, timeout=60
             )
             response.raise_for_status()
             for entry in response.json().get("entry", []):
@@ -53,10 +55,10 @@ def search_counts(http: requests.Session, base_url: str, resources: Iterable[dic
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource["id"])
     for resource_type, ids in by_type.items():
-        for start in range(0, len(ids), 100):
+        for start in range(0, len(ids), PAGE):
             response = http.get(
                 f"{base_url}/{resource_type}",
-                params={"_id": ",".join(ids[start : start + 100]), "_summary": "count"},
+                params={"_id": ",".join(ids[start : start + PAGE]), "_summary": "count"},
                 timeout=60,
             )
             totals[resource_type] += response.json()["total"]
@@ -222,3 +224,18 @@ def test_levels_follow_references(fhir_http: requests.Session, fhir_base_url: st
     report = run(list(interleaved(resources)), fhir_base_url, tmp_path, nct)
     assert report.ok, report.failures
     assert search_counts(fhir_http, fhir_base_url, resources) == Counter(counts(5, 4))
+
+
+def test_a_write_the_journal_missed_is_resent_without_changing_the_server(
+    fhir_http: requests.Session, fhir_base_url: str, tmp_path: Path, nct: str
+) -> None:
+    """The window a kill can hit: the server committed a bundle, the journal never recorded it."""
+    resources = list(trial(nct, subjects=2, measurements=3))
+    run(resources, fhir_base_url, tmp_path, nct)
+    before = server_state(fhir_http, fhir_base_url, resources)
+    lost = [f"Observation/{r['id']}" for r in resources if r["resourceType"] == "Observation"][:4]
+    with Journal(journal_path(tmp_path, fhir_base_url, nct), base_url=fhir_base_url, study=nct) as journal:
+        journal.forget(lost)
+    again = run(resources, fhir_base_url, tmp_path, nct)
+    assert again.total("written") == 4 and again.types["Observation"].create == 4
+    assert server_state(fhir_http, fhir_base_url, resources) == before  # same content, same versions
