@@ -20,8 +20,9 @@ choices it leaves open are made here and listed in docs/ctgov-field-map.md:
   MeSH conditions the registry derived that match no condition text follow as
   coded entries of their own.
 - ``arm``: name, type (the R5 research-study-arm-type code, since R4 has no
-  arm-type codes, plus the registry's own coding) and description; the interventions an arm receives are the extension arm-intervention,
-  one per intervention, holding the same concept as ``focus``.
+  arm-type codes, plus the registry's own coding) and description; the
+  interventions an arm receives are the extension arm-intervention, one per
+  intervention, holding the same concept as ``focus``.
 - ``description``: brief summary, then detailed description under headings.
 - ``period``: start date to completion date, precision as given; every date with its
   ACTUAL/ESTIMATED type (and the primary completion date, which R4 lacks) in the

@@ -1,0 +1,86 @@
+"""The enrollment Group: eligibility and enrollment count."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapter.mappers.ctgov_tables import default_tables
+from adapter.mappers.group import age_value, enrollment_group, sex_concept
+from adapter.records import Eligibility, Study
+
+TABLES = default_tables()
+
+
+def test_group_carries_criteria_count_and_characteristics() -> None:
+    study = Study(
+        nct_id="NCT00000001",
+        source_format="ctgov-v2-json",
+        enrollment_count=31,
+        enrollment_type="ACTUAL",
+        eligibility=Eligibility(
+            criteria="Inclusion Criteria:\n\n* Adults",
+            sex="FEMALE",
+            minimum_age="18 Years",
+            maximum_age="80 Years",
+            healthy_volunteers=False,
+        ),
+    )
+    group = enrollment_group(study, TABLES)
+    assert (group["type"], group["actual"], group["quantity"]) == ("person", False, 31)
+    assert group["extension"][0]["valueMarkdown"] == "Inclusion Criteria:\n\n* Adults"
+    assert group["extension"][1]["valueCodeableConcept"]["coding"][0]["code"] == "ACTUAL"
+    sex, age, healthy = group["characteristic"]
+    assert sex["valueCodeableConcept"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/administrative-gender",
+        "code": "female",
+        "display": "Female",
+    }
+    assert age["valueRange"]["low"] == {
+        "value": 18,
+        "unit": "years",
+        "system": "http://unitsofmeasure.org",
+        "code": "a",
+    }
+    assert age["valueRange"]["high"]["value"] == 80
+    assert healthy == {"code": healthy["code"], "valueBoolean": False, "exclude": False}
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "value"),
+    [
+        (
+            "18 Years",
+            None,
+            {"valueRange": {"low": {"value": 18, "unit": "years", "system": "http://unitsofmeasure.org", "code": "a"}}},
+        ),
+        (
+            None,
+            "1 Month",
+            {
+                "valueRange": {
+                    "high": {"value": 1, "unit": "months", "system": "http://unitsofmeasure.org", "code": "mo"}
+                }
+            },
+        ),
+        (
+            "6 Weeks",
+            "12 Hours",
+            {
+                "valueRange": {
+                    "low": {"value": 6, "unit": "weeks", "system": "http://unitsofmeasure.org", "code": "wk"},
+                    "high": {"value": 12, "unit": "hours", "system": "http://unitsofmeasure.org", "code": "h"},
+                }
+            },
+        ),
+        ("18 Fortnights", None, {"valueCodeableConcept": {"text": "minimum 18 Fortnights"}}),
+    ],
+)
+def test_age_limits(minimum: str | None, maximum: str | None, value: dict[str, object]) -> None:
+    assert age_value(minimum, maximum, TABLES) == value
+
+
+def test_all_sexes_has_no_administrative_gender() -> None:
+    assert [c["system"] for c in sex_concept("ALL", TABLES)["coding"]] == [
+        "https://trialfhir.dev/fhir/CodeSystem/ctgov-sex"
+    ]
+    assert sex_concept("INTERSEX", TABLES) == {"text": "INTERSEX"}
