@@ -153,6 +153,36 @@ def run_push(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service (API, job runner, status page) under waitress",
+        description="Run the trialfhir service: a JSON API under /api/v1 to upload studies and run push, pull and "
+        "export jobs against the configured FHIR servers, and a status page at /. Every endpoint but /healthz and "
+        "/readyz needs an API key; keys are kept in the config file's service section as SHA-256 hashes.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir serve --new-key etl          # make a key and the config line for it\n"
+        "  trialfhir serve --config service.yaml --port 8000\n\nSee docs/service.md.",
+    )
+    serve.add_argument("--config", metavar="FILE", help="the config file (YAML or TOML)")
+    serve.add_argument("--host", help="address to listen on (default: service.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: service.port, 8000; 0 picks a free one)")
+    serve.add_argument("--new-key", metavar="NAME", help="print a new API key for NAME and its config line, then exit")
+    serve.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``trialfhir serve``: the service until SIGTERM or Ctrl-C."""
+    from adapter.service.serve import key_instructions, serve
+    from adapter.settings import load_settings
+
+    if args.new_key:
+        print(key_instructions(args.new_key))
+        return EXIT_OK
+    serve(load_settings(args.config), host=args.host, port=args.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trialfhir",
@@ -167,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_map(commands)
     _add_push(commands)
+    _add_serve(commands)
     return parser
 
 
