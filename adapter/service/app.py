@@ -1,0 +1,93 @@
+"""The app factory: ``create_app(settings)`` builds the Flask service around one settings object.
+
+The app holds one ``Service`` (job store, study files, job runner) in
+``app.extensions["trialfhir"]``; ``Service.close`` stops the workers and closes
+the store. A lock file keeps a second service off the same data folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from flask import Flask, g, request
+from werkzeug.wrappers import Response
+
+from adapter import __version__
+from adapter.errors import ConfigError
+from adapter.service import api, pages
+from adapter.service.context import Service, service
+from adapter.service.keys import key_name, presented_key
+from adapter.service.problems import ApiError, register
+from adapter.service.runner import JobFunction, JobRunner
+from adapter.service.store import JobStore
+from adapter.service.studies import StudyFiles
+from adapter.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+# Endpoints anyone may call: a load balancer or orchestrator has no API key.
+PUBLIC_ENDPOINTS = frozenset({"pages.healthz", "pages.readyz"})
+
+
+def create_app(settings: Settings | None = None, *, kinds: Mapping[str, JobFunction] | None = None) -> Flask:
+    """The Flask app; ``kinds`` replaces the job implementations (tests), the defaults run the engine."""
+    settings = settings or load_settings()
+    options = settings.service
+    data = options.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    lock = _lock(data / "service.lock")
+    store = JobStore(data / "jobs.sqlite")
+    studies = StudyFiles(data / "studies", store)
+    if kinds is None:
+        from adapter.service.jobs import engine_kinds
+
+        kinds = engine_kinds(settings, studies)
+    runner = JobRunner(store, kinds, folder=data / "jobs", workers=options.workers)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = options.max_upload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["trialfhir"] = Service(settings, store, studies, runner, lock)
+    register(app)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint, url_prefix="/api/v1")
+    app.before_request(_authenticate)
+    app.after_request(_log_request)
+    app.config["TRIALFHIR_VERSION"] = __version__
+    runner.recover()
+    if not options.api_keys:
+        log.warning("no API keys are configured: every request but /healthz and /readyz will be refused")
+    return app
+
+
+def _lock(path: Path) -> IO[str]:
+    handle = open(path, "a")  # noqa: SIM115 - held open for the life of the service
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        handle.close()
+        raise ConfigError(f"another trialfhir service is using {path}; give each its own data_dir") from error
+    return handle
+
+
+def _authenticate() -> None:
+    g.started = time.monotonic()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    name = key_name(presented_key(request.headers.get("Authorization")), service().settings.service.api_keys)
+    if name is None:
+        # The same answer for a missing and a wrong key.
+        raise ApiError(401, "authentication required")
+    g.client = name
+
+
+def _log_request(response: Response) -> Response:
+    # Method, path and status only: bodies and query strings may hold data we must not log.
+    elapsed = time.monotonic() - g.get("started", time.monotonic())
+    log.info("%s %s %d %.3fs %s", request.method, request.path, response.status_code, elapsed, g.get("client", "-"))
+    return response

@@ -1,0 +1,94 @@
+"""The job kinds the service runs: push, pull and export, each a thin call into the engine.
+
+The service adds nothing to the engine's work: it opens the stored study with
+``adapter.sync.inputs``, builds the client and journal from the settings exactly
+as the CLI does, and calls ``adapter.sync.push.push`` (or pull, or export),
+turning the engine's progress callbacks into job progress and its report into
+the job's summary and errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from adapter.client import FhirClient
+from adapter.errors import ConfigError
+from adapter.service.runner import JobContext, JobFunction, JobResult
+from adapter.service.studies import StudyFiles
+from adapter.settings import ServerSettings, Settings
+from adapter.sync.journal import Journal, journal_path
+from adapter.sync.push import PushReport, push
+
+
+def engine_kinds(settings: Settings, studies: StudyFiles) -> Mapping[str, JobFunction]:
+    """The job functions of a real service."""
+    return {
+        "push": functools.partial(run_push, settings=settings, studies=studies),
+        "pull": functools.partial(run_pull, settings=settings, studies=studies),
+        "export": functools.partial(run_export, settings=settings, studies=studies),
+    }
+
+
+def _server(settings: Settings, name: str) -> ServerSettings:
+    # Only a configured server: the name was checked when the job was submitted, and is checked again here
+    # because the config may have changed across a restart.
+    if name not in settings.servers:
+        raise ConfigError(f"no FHIR server named {name} is configured any more")
+    return settings.server(name)
+
+
+def run_push(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
+    """Push the stored study to the server; resumes through the sync journal like the CLI."""
+    job = context.job
+    server = _server(settings, job.server)
+    entry = studies.store.study(job.study)
+    if entry is None:
+        raise ConfigError(f"study {job.study} is no longer stored")
+    source = studies.open(entry)
+    done = 0
+
+    def planned(report: PushReport) -> None:
+        writes = report.total("create") + report.total("update") + (report.total("unchanged") if report.full else 0)
+        context.progress(total=0 if report.dry_run else writes, done=0, unchanged=report.total("unchanged"))
+
+    def advanced(count: int) -> None:
+        nonlocal done
+        done += count
+        context.progress(done=done)
+
+    context.check()
+    path = journal_path(settings.journal_dir, server.base_url, source.study)
+    with (
+        FhirClient.from_settings(server) as client,
+        Journal(path, base_url=server.base_url, study=source.study) as journal,
+    ):
+        report = push(
+            source.resources,
+            client=client,
+            journal=journal,
+            study=source.study,
+            bundle_entries=server.bundle_entries,
+            bundle_bytes=server.bundle_bytes,
+            concurrency=server.concurrency,
+            write_mode=server.write_mode,
+            full=bool(job.options.get("full")),
+            dry_run=bool(job.options.get("dry_run")),
+            delete_removed=bool(job.options.get("delete_removed")),
+            progress=advanced,
+            on_planned=planned,
+        )
+    summary = report.to_json()
+    errors = [
+        {"message": f"{failure['key']}: HTTP {failure['status']}: {failure['message']}"}
+        for failure in summary["failures"]
+    ]
+    return JobResult(summary=summary, errors=errors, failed=not report.ok)
+
+
+def run_pull(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
+    raise ConfigError("pull jobs wait for the pull engine (adapter.sync.pull)")
+
+
+def run_export(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
+    raise ConfigError("export jobs wait for the pull engine (adapter.sync.pull)")

@@ -1,0 +1,339 @@
+"""The OpenAPI 3.1 document of the service, built from the same schemas that check requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.service.schemas import JOB_ID, SERVER_NAME, STUDY_ID, job_request_schema
+from adapter.service.store import STATES
+
+FHIR_JSON = "application/fhir+json"
+
+# What a job's output files are served as (by file name ending).
+FILE_TYPES = {
+    ".ndjson": "application/fhir+ndjson",
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".gz": "application/gzip",
+    "": "application/octet-stream",
+}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, media_type: str = "application/json") -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("OperationOutcome"), description, FHIR_JSON)
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    meaning = {
+        400: "the request is invalid: the OperationOutcome names the failing path",
+        401: "no API key, or a wrong one",
+        404: "no such study, job or file",
+        409: "conflicts with the current state",
+        413: "the body or what it unpacks to is too large",
+        415: "unsupported media type",
+        422: "the input cannot be mapped",
+        503: "not ready",
+    }
+    return {str(status): _error(meaning[status]) for status in statuses}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "OperationOutcome": {
+        "type": "object",
+        "required": ["resourceType", "issue"],
+        "properties": {
+            "resourceType": {"const": "OperationOutcome"},
+            "issue": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["severity", "code"],
+                    "properties": {
+                        "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                        "code": {"type": "string"},
+                        "diagnostics": {"type": "string"},
+                        "expression": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+    "Status": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok", "ready"]}}},
+    "Study": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "source", "uploaded", "url", "bundle"],
+        "properties": {
+            "id": STUDY_ID,
+            "title": _NULLABLE_TEXT,
+            "source": {"enum": ["record", "package"]},
+            "uploaded": {"type": "string", "format": "date-time"},
+            "url": {"type": "string"},
+            "bundle": {"type": "string"},
+        },
+    },
+    "StudyList": {
+        "type": "object",
+        "required": ["studies"],
+        "properties": {"studies": {"type": "array", "items": _ref("Study")}},
+    },
+    "JobRequest": job_request_schema(),
+    "Job": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "kind",
+            "study",
+            "server",
+            "options",
+            "state",
+            "submitted_by",
+            "created",
+            "started",
+            "finished",
+            "cancel_requested",
+            "progress",
+            "summary",
+            "errors",
+            "files",
+            "resumes",
+            "resumed_by",
+            "url",
+        ],
+        "properties": {
+            "id": JOB_ID,
+            "kind": {"enum": ["push", "pull", "export"]},
+            "study": STUDY_ID,
+            "server": SERVER_NAME,
+            "options": {"type": "object"},
+            "state": {"enum": list(STATES)},
+            "submitted_by": {"type": "string", "description": "the name of the API key that submitted it"},
+            "created": {"type": "string", "format": "date-time"},
+            "started": {"type": ["string", "null"], "format": "date-time"},
+            "finished": {"type": ["string", "null"], "format": "date-time"},
+            "cancel_requested": {"type": "boolean"},
+            "progress": {
+                "type": "object",
+                "description": "counts so far: done, total (when known), and per-kind extras",
+                "additionalProperties": {"type": ["integer", "number", "string", "null"]},
+            },
+            "summary": {
+                "type": "object",
+                "description": "the outcome: per resource type counts under types, and what the engine reports",
+            },
+            "errors": {
+                "type": "array",
+                "items": {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
+            },
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "size", "url"],
+                    "properties": {"name": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}},
+                },
+            },
+            "resumes": {"type": ["string", "null"], "description": "the interrupted job this one resumes"},
+            "resumed_by": {"type": ["string", "null"], "description": "the job that resumed this one"},
+            "url": {"type": "string"},
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+    },
+    "ServerList": {
+        "type": "object",
+        "required": ["servers"],
+        "properties": {
+            "servers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "base_url", "auth"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "base_url": {"type": "string"},
+                        "auth": {"type": "string", "description": "the kind of authentication (never a secret)"},
+                    },
+                },
+            }
+        },
+    },
+    "Bundle": {
+        "type": "object",
+        "required": ["resourceType", "type", "entry"],
+        "properties": {
+            "resourceType": {"const": "Bundle"},
+            "type": {"const": "transaction"},
+            "entry": {"type": "array"},
+        },
+    },
+}
+
+_STUDY_PARAMETER = {"name": "study_id", "in": "path", "required": True, "schema": STUDY_ID}
+_JOB_PARAMETER = {"name": "job_id", "in": "path", "required": True, "schema": JOB_ID}
+_FILE_PARAMETER = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_LOCATION = {"Location": {"description": "where the created thing is", "schema": {"type": "string"}}}
+
+
+def _paths() -> dict[str, Any]:
+    public: list[dict[str, Any]] = []
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "liveness: the process answers",
+                "security": public,
+                "responses": {"200": _json(_ref("Status"), "alive")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "readiness: the job store is open",
+                "security": public,
+                "responses": {"200": _json(_ref("Status"), "ready"), **_errors(503)},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "this document",
+                "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document"), **_errors(401)},
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "the status page (HTML, refreshes itself)",
+                "responses": {
+                    "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/studies": {
+            "get": {
+                "summary": "the studies uploaded",
+                "responses": {"200": _json(_ref("StudyList"), "studies by NCT number"), **_errors(401)},
+            },
+            "post": {
+                "summary": "upload a ClinicalTrials.gov record (JSON or XML) or a trial package (zip)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "application/xml": {"schema": {"type": "string"}},
+                        "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}},
+                    },
+                },
+                "responses": {
+                    "201": {**_json(_ref("Study"), "a new study"), "headers": _LOCATION},
+                    "200": {**_json(_ref("Study"), "the study, replaced"), "headers": _LOCATION},
+                    **_errors(400, 401, 409, 413, 415, 422),
+                },
+            },
+        },
+        "/api/v1/studies/{study_id}": {
+            "parameters": [_STUDY_PARAMETER],
+            "get": {
+                "summary": "one study",
+                "responses": {"200": _json(_ref("Study"), "the study"), **_errors(401, 404)},
+            },
+        },
+        "/api/v1/studies/{study_id}/bundle": {
+            "parameters": [_STUDY_PARAMETER],
+            "get": {
+                "summary": "the study's FHIR R4 transaction Bundle, mapped here without any FHIR server",
+                "responses": {"200": _json(_ref("Bundle"), "the Bundle", FHIR_JSON), **_errors(401, 404, 422)},
+            },
+        },
+        "/api/v1/jobs": {
+            "get": {
+                "summary": "the newest jobs first",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                ],
+                "responses": {"200": _json(_ref("JobList"), "jobs"), **_errors(400, 401)},
+            },
+            "post": {
+                "summary": "start a push, pull or export of a study against a configured server",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
+                "responses": {
+                    "202": {**_json(_ref("Job"), "queued"), "headers": _LOCATION},
+                    **_errors(400, 401, 415),
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}": {
+            "parameters": [_JOB_PARAMETER],
+            "get": {
+                "summary": "a job: state, progress, per-type summary, errors, files",
+                "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404)},
+            },
+            "delete": {
+                "summary": "cancel a job",
+                "responses": {
+                    "200": _json(_ref("Job"), "cancelled before it started"),
+                    "202": _json(_ref("Job"), "asked to stop; it stops at its next progress report"),
+                    **_errors(401, 404, 409),
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}/files/{name}": {
+            "parameters": [
+                _JOB_PARAMETER,
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "get": {
+                "summary": "one output file of a job (export NDJSON, CSV, SDTM datasets, reports)",
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {media_type: {"schema": {"type": "string"}} for media_type in FILE_TYPES.values()},
+                    },
+                    **_errors(401, 404),
+                },
+            },
+        },
+        "/api/v1/servers": {
+            "get": {
+                "summary": "the configured FHIR servers (names, addresses, auth kind; never a secret)",
+                "responses": {"200": _json(_ref("ServerList"), "servers"), **_errors(401)},
+            }
+        },
+    }
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trialfhir service",
+            "version": version,
+            "description": "Upload trials, push them to configured FHIR R4 servers, pull and export them. "
+            "Every error is a FHIR OperationOutcome.",
+        },
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "security": [{"bearer": []}, {"basic": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API key"},
+                "basic": {"type": "http", "scheme": "basic", "description": "any user name, the API key as password"},
+            },
+        },
+    }

@@ -1,0 +1,90 @@
+"""JSON Schemas of the request bodies, used both to check requests and in the OpenAPI document.
+
+A job request is checked in two steps, the envelope and then the options of its
+kind, so an error names the exact failing path (``options.formats[1]``) rather
+than "matches none of three alternatives". The OpenAPI document states the same
+rules as one ``oneOf`` built from these pieces, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jsonschema
+
+from adapter.service.problems import ApiError
+
+STUDY_ID: dict[str, Any] = {"type": "string", "pattern": "^NCT[0-9]{8}$", "description": "NCT number"}
+JOB_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+SERVER_NAME: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "description": "the name of a configured FHIR server (never a URL)",
+}
+
+PUSH_OPTIONS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "full": {"type": "boolean", "description": "write every resource, whatever the sync journal says"},
+        "dry_run": {"type": "boolean", "description": "plan and report, write nothing"},
+        "delete_removed": {"type": "boolean", "description": "delete resources whose rows left the source"},
+    },
+}
+PULL_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+EXPORT_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+
+OPTIONS: dict[str, dict[str, Any]] = {"push": PUSH_OPTIONS, "pull": PULL_OPTIONS, "export": EXPORT_OPTIONS}
+
+JOB_ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "study", "server"],
+    "properties": {
+        "kind": {"enum": list(OPTIONS)},
+        "study": STUDY_ID,
+        "server": SERVER_NAME,
+        "options": {"type": "object"},
+    },
+}
+
+
+def job_request_schema() -> dict[str, Any]:
+    """The whole job request as one schema: one alternative per kind."""
+    alternatives = []
+    for kind, options in OPTIONS.items():
+        variant = copy.deepcopy(JOB_ENVELOPE)
+        variant["properties"]["kind"] = {"const": kind}
+        variant["properties"]["options"] = copy.deepcopy(options)
+        alternatives.append(variant)
+    return {"oneOf": alternatives}
+
+
+def check(instance: Any, schema: Mapping[str, Any], prefix: Iterable[str | int] = ()) -> None:
+    """Raise a 400 ``ApiError`` naming the failing path when ``instance`` does not fit ``schema``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        path += [name for name in error.validator_value if name not in error.instance][:1]
+    message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
+    raise ApiError(400, message, expression=dotted(path) or None)
+
+
+def check_job_request(body: Any) -> dict[str, Any]:
+    """A valid job request, or a 400 naming what is wrong."""
+    check(body, JOB_ENVELOPE)
+    check(body.get("options", {}), OPTIONS[body["kind"]], ["options"])
+    return dict(body)
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """A JSON path as FHIRPath-like text: ``options.formats[1]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

@@ -1,0 +1,114 @@
+"""The studies the service was given: files under ``<data_dir>/studies/<NCT id>/``.
+
+A study is a ClinicalTrials.gov record (``record.json`` or ``record.xml``) or a
+trial package (the folder ``package/``). An upload is unpacked and read in a
+scratch folder first and moved into place only when it reads cleanly, so a bad
+upload never replaces a good study. Reading and mapping are the engine's:
+``adapter.sources.ctgov``, ``adapter.sync.inputs`` and ``adapter.studybundle``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from adapter.errors import InputError
+from adapter.records import Study
+from adapter.service.problems import ApiError
+from adapter.service.store import JobStore, StudyEntry
+from adapter.service.uploads import extract_zip
+from adapter.sources.ctgov import XML_FORMAT, detect_format, parse_studies
+from adapter.studybundle import study_bundle
+from adapter.sync.inputs import PushInput, open_input
+
+RECORD, PACKAGE = "record", "package"
+_UPLOAD_NAME = "upload"
+
+
+class StudyFiles:
+    """Uploaded studies on disk, listed in the job store."""
+
+    def __init__(self, root: Path, store: JobStore) -> None:
+        self.root = root
+        self.store = store
+        self._scratch = root / ".incoming"
+        self._scratch.mkdir(parents=True, exist_ok=True)
+
+    def source(self, entry: StudyEntry) -> Path:
+        """The record file or package folder of a stored study (what ``open_input`` takes)."""
+        folder = self.root / entry.id
+        if entry.source == PACKAGE:
+            return folder / "package"
+        return next(folder.glob("record.*"))
+
+    def open(self, entry: StudyEntry) -> PushInput:
+        """The study's mapped resources, streamed by the engine."""
+        return open_input(self.source(entry))
+
+    def bundle(self, entry: StudyEntry) -> dict[str, Any]:
+        """The study's transaction Bundle (study-level resources), mapped without any server."""
+        return study_bundle(self.record(entry))
+
+    def record(self, entry: StudyEntry) -> Study:
+        path = self.source(entry) if entry.source == RECORD else _package_record(self.source(entry))
+        studies = parse_studies(path.read_bytes(), f"{entry.id}/{path.name}")
+        return studies[0]
+
+    def save_record(self, data: bytes) -> tuple[StudyEntry, bool]:
+        """Store a ClinicalTrials.gov record (one study); returns it and whether it is new."""
+        suffix = ".xml" if detect_format(data, _UPLOAD_NAME) == XML_FORMAT else ".json"
+        studies = parse_studies(data, _UPLOAD_NAME)
+        if len(studies) != 1:
+            raise ApiError(400, f"the record holds {len(studies)} studies; upload one at a time")
+        scratch = self._new_scratch()
+        (scratch / f"record{suffix}").write_bytes(data)
+        return self._install(scratch, studies[0].nct_id, _title(studies[0]), RECORD)
+
+    def save_package(self, archive: IO[bytes], *, max_unpacked_bytes: int) -> tuple[StudyEntry, bool]:
+        """Store a trial package uploaded as a zip; returns it and whether it is new."""
+        scratch = self._new_scratch()
+        try:
+            extract_zip(archive, scratch / "package", max_unpacked_bytes=max_unpacked_bytes)
+            if not (scratch / "package" / "package.yaml").is_file():
+                raise ApiError(
+                    400, "the archive is not a trial package: it has no package.yaml", expression="package.yaml"
+                )
+            study = parse_studies(_package_record(scratch / "package").read_bytes(), "package")[0]
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return self._install(scratch, study.nct_id, _title(study), PACKAGE)
+
+    def _new_scratch(self) -> Path:
+        scratch = self._scratch / uuid.uuid4().hex
+        scratch.mkdir()
+        return scratch
+
+    def _install(self, scratch: Path, study_id: str, title: str | None, source: str) -> tuple[StudyEntry, bool]:
+        if self.store.active_jobs(study_id):
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise ApiError(409, f"study {study_id} has jobs queued or running; replace it when they end")
+        target = self.root / study_id
+        retired = self._scratch / f"old-{uuid.uuid4().hex}"
+        if target.exists():
+            target.rename(retired)
+        scratch.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+        created = self.store.put_study(study_id, title, source)
+        entry = self.store.study(study_id)
+        assert entry is not None
+        return entry, created
+
+
+def _package_record(package: Path) -> Path:
+    """The ClinicalTrials.gov record inside a trial package."""
+    for name in ("study.json", "study.xml"):
+        if (package / name).is_file():
+            return package / name
+    raise InputError("the trial package has no study.json or study.xml", source="package")
+
+
+def _title(study: Study) -> str | None:
+    return study.brief_title or study.official_title
