@@ -1,0 +1,90 @@
+"""Small readers for the FHIR R4 elements the exports pick out of resources.
+
+Not a FHIRPath engine: each function reads one well-known element shape and
+returns a plain value or None, so the table and SDTM code stays declarative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+Resource = Mapping[str, Any]
+
+STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
+NCT_SYSTEM = "https://clinicaltrials.gov"
+LOINC = "http://loinc.org"
+
+
+def ref_id(reference: Any, resource_type: str | None = None) -> str | None:
+    """The id in a Reference (``Type/id``, an absolute URL or ``Type/id/_history/n``), optionally of one type."""
+    if not isinstance(reference, Mapping) or not isinstance(reference.get("reference"), str):
+        return None
+    parts = reference["reference"].split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) < 2 or (resource_type and parts[-2] != resource_type):
+        return None
+    return str(parts[-1])
+
+
+def codings(concept: Any) -> Iterator[Mapping[str, Any]]:
+    """The codings of a CodeableConcept (none when it is absent)."""
+    if isinstance(concept, Mapping):
+        yield from (c for c in concept.get("coding", []) if isinstance(c, Mapping))
+
+
+def first_coding(concept: Any, system: str | None = None) -> Mapping[str, Any]:
+    """The first coding (of ``system`` if given), or an empty mapping."""
+    return next((c for c in codings(concept) if system is None or c.get("system") == system), {})
+
+
+def concept_text(concept: Any) -> str | None:
+    """A CodeableConcept's text, else its first coding's display."""
+    if not isinstance(concept, Mapping):
+        return None
+    return concept.get("text") or first_coding(concept).get("display")
+
+
+def extensions(resource: Resource, url: str) -> Iterator[Mapping[str, Any]]:
+    yield from (e for e in resource.get("extension", []) if isinstance(e, Mapping) and e.get("url") == url)
+
+
+def extension_value(resource: Resource, url: str) -> Any:
+    """The value[x] of the first extension with ``url``, or None."""
+    for found in extensions(resource, url):
+        return next((v for k, v in found.items() if k.startswith("value")), None)
+    return None
+
+
+def identifier_value(resource: Resource, system: str | None = None) -> str | None:
+    """The value of the first identifier (of ``system`` when given)."""
+    for ident in resource.get("identifier", []):
+        if system is None or ident.get("system") == system:
+            value = ident.get("value")
+            return str(value) if value is not None else None
+    return None
+
+
+def effective(resource: Resource) -> tuple[str | None, str | None]:
+    """effective[x] as (start, end): a dateTime or instant gives (value, None)."""
+    if "effectiveDateTime" in resource:
+        return resource["effectiveDateTime"], None
+    if "effectiveInstant" in resource:
+        return resource["effectiveInstant"], None
+    span = resource.get("effectivePeriod") or {}
+    return span.get("start"), span.get("end")
+
+
+def study_id(resource: Resource) -> str | None:
+    """The ResearchStudy id an Observation or MedicationAdministration is linked to (R4 workflow extension)."""
+    return ref_id(extension_value(resource, STUDY_EXTENSION), "ResearchStudy")
+
+
+def number_text(value: Any) -> str:
+    """A JSON number as text: integers without a decimal point, others as Python writes them."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
