@@ -1,0 +1,50 @@
+"""MedicationAdministration from one administrations.csv row: a dose given, or not given.
+
+Natural key: (NCT id, site id, subject id, source product code, start as a FHIR
+dateTime); the reader rejects a second row with the same key.
+
+- ``medicationCodeableConcept``: the products table's codings (ATC for standard
+  drugs, the project code system for the secretome), then the sponsor's product code
+  in the package's local code system; text is the product's display.
+- ``effectiveDateTime`` when the row has a start only, ``effectivePeriod`` with an
+  end. A dose that was not given keeps its due time: R4 requires ``effective[x]``.
+- ``statusReason`` carries the reason not given as text (the R4 binding is an example).
+- ``dosage.route`` carries the routes table's codings (HL7 v3 and SNOMED CT).
+- The study link is the R4 extension ``workflow-researchStudy``, as on Observation.
+"""
+
+from __future__ import annotations
+
+from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, period, quantity, reference
+from adapter.fhir.ids import resource_id
+from adapter.mappers.observation import as_coding, number, study_link
+from adapter.mappers.patient import patient_id
+from adapter.records import Administration
+
+
+def medication_administration_id(administration: Administration) -> str:
+    a = administration
+    return resource_id("MedicationAdministration", a.nct_id, a.site_id, a.subject_id, a.product_code, a.start)
+
+
+def medication_administration(administration: Administration) -> JSON:
+    """The MedicationAdministration resource for one administration."""
+    a = administration
+    effective = {"effectivePeriod": period(a.start, a.end)} if a.end else {"effectiveDateTime": a.start}
+    route = codeable_concept(*(as_coding(c) for c in a.route_codes), text=a.route_display) if a.route_codes else None
+    dose = quantity(number(a.dose), a.dose_unit) if a.dose is not None and a.dose_unit else None
+    return compact(
+        {
+            "resourceType": "MedicationAdministration",
+            "id": medication_administration_id(a),
+            "extension": [study_link(a.nct_id)],
+            "status": a.status,
+            "statusReason": [codeable_concept(text=a.not_given_reason)] if a.not_given_reason else None,
+            "medicationCodeableConcept": codeable_concept(
+                *(as_coding(c) for c in a.product_codes), coding(a.local_system, a.product_code), text=a.product_display
+            ),
+            "subject": reference("Patient", patient_id(a.nct_id, a.site_id, a.subject_id)),
+            **effective,
+            "dosage": compact({"route": route, "dose": dose}) or None,
+        }
+    )

@@ -1,0 +1,112 @@
+"""Observation from one measurements.csv row: a lab value, vital sign, score or finding.
+
+Natural key: (NCT id, site id, subject id, visit code, source test code, collected-at
+as a FHIR dateTime). Two rows with the same key are duplicates and the second is
+rejected by the reader, so two different rows never share an id.
+
+Choices that are not obvious:
+
+- ``code`` carries the mapping file's codings (LOINC, or the project code system
+  when no LOINC code exists) and then the sponsor's own code in the package's local
+  code system; ``code.text`` is the test's display.
+- ``category`` is the table's (laboratory, vital-signs, survey for scores, ...).
+- The visit is the project extension ``study-visit`` with ``code``, ``name`` and
+  ``plannedDay``: R4 would need an Encounter per visit, which the sites do not send.
+- The study link is the R4 extension ``workflow-researchStudy``.
+- ``referenceRange`` and ``interpretation`` only when the row gives them.
+- ``status`` is always ``final``: a package holds reported results.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, quantity, reference
+from adapter.fhir.ids import resource_id
+from adapter.mappers.patient import patient_id
+from adapter.records import Code, Measurement, Visit
+
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+CATEGORY_DISPLAY = {
+    "laboratory": "Laboratory",
+    "vital-signs": "Vital Signs",
+    "survey": "Survey",
+    "exam": "Exam",
+    "imaging": "Imaging",
+    "procedure": "Procedure",
+    "therapy": "Therapy",
+    "activity": "Activity",
+    "social-history": "Social History",
+}
+RESEARCH_STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
+VISIT_EXTENSION = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
+
+
+def observation_id(measurement: Measurement) -> str:
+    m = measurement
+    return resource_id("Observation", m.nct_id, m.site_id, m.subject_id, m.visit.code, m.test_code, m.collected_at)
+
+
+def study_link(nct_id: str) -> JSON:
+    """The R4 workflow-researchStudy extension pointing at the study's ResearchStudy."""
+    study = reference("ResearchStudy", resource_id("ResearchStudy", nct_id))
+    return extension(RESEARCH_STUDY_EXTENSION, valueReference=study)
+
+
+def visit_extension(visit: Visit) -> JSON:
+    parts = [extension("code", valueCode=visit.code), extension("name", valueString=visit.name)]
+    if visit.day is not None:
+        parts.append(extension("plannedDay", valueInteger=visit.day))
+    return {"url": VISIT_EXTENSION, "extension": parts}
+
+
+def number(value: Decimal) -> int | float:
+    """A decimal as a JSON number: an int when it has no fraction digits."""
+    return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+
+
+def as_coding(code: Code) -> JSON:
+    return coding(code.system, code.code, code.display)
+
+
+def observation(measurement: Measurement) -> JSON:
+    """The Observation resource for one measurement."""
+    m = measurement
+    value: dict[str, object]
+    if isinstance(m.value, Decimal):
+        assert m.unit is not None
+        value = {"valueQuantity": quantity(number(m.value), m.unit)}
+    elif isinstance(m.value, Code):
+        value = {"valueCodeableConcept": codeable_concept(as_coding(m.value))}
+    elif isinstance(m.value, int):
+        value = {"valueInteger": m.value}
+    else:
+        value = {"valueString": m.value}
+    reference_range = None
+    if m.low is not None or m.high is not None:
+        assert m.unit is not None
+        reference_range = [
+            compact(
+                {
+                    "low": quantity(number(m.low), m.unit) if m.low is not None else None,
+                    "high": quantity(number(m.high), m.unit) if m.high is not None else None,
+                }
+            )
+        ]
+    return compact(
+        {
+            "resourceType": "Observation",
+            "id": observation_id(m),
+            "extension": [study_link(m.nct_id), visit_extension(m.visit)],
+            "status": "final",
+            "category": [codeable_concept(coding(CATEGORY_SYSTEM, m.category, CATEGORY_DISPLAY[m.category]))],
+            "code": codeable_concept(
+                *(as_coding(c) for c in m.codes), coding(m.local_system, m.test_code), text=m.display
+            ),
+            "subject": reference("Patient", patient_id(m.nct_id, m.site_id, m.subject_id)),
+            "effectiveDateTime": m.collected_at,
+            **value,
+            "interpretation": [codeable_concept(as_coding(m.interpretation))] if m.interpretation else None,
+            "referenceRange": reference_range,
+        }
+    )

@@ -1,0 +1,157 @@
+"""Map a trial package to FHIR R4 resources, streaming, with every row accounted for.
+
+``map_package(path)`` returns a ``PackageMapping``: iterate it for the resources in
+dependency order (each subject's Patient then its ResearchSubject, then the
+Observations, then the MedicationAdministrations), and read its ``report`` after the
+iteration for rows read, mapped and rejected per file (read = mapped + rejected, in
+every file) and the resources per type. Rejects go to ``on_reject`` as they happen,
+or are kept in ``report.rejects`` when no callback is given.
+
+With ``strict=True`` the first rejected row stops the run with an ``InputError``
+naming its file, line and column.
+
+All three CSV headers are checked before the first resource is yielded, so a
+package with a broken file fails before anything is written anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adapter.errors import InputError, MappingError
+from adapter.fhir.datatypes import JSON
+from adapter.mappers.medicationadministration import medication_administration
+from adapter.mappers.observation import observation
+from adapter.mappers.patient import patient
+from adapter.mappers.researchsubject import research_subject
+from adapter.sources.package import (
+    ADMINISTRATIONS,
+    MEASUREMENTS,
+    SUBJECTS,
+    Package,
+    Reject,
+    load_package,
+    read_administrations,
+    read_header,
+    read_measurements,
+    read_subjects,
+)
+
+R = TypeVar("R")
+RESOURCE_ORDER = ("Patient", "ResearchSubject", "Observation", "MedicationAdministration")
+
+
+@dataclass
+class FileCount:
+    """Rows of one CSV file: read always equals mapped plus rejected."""
+
+    read: int = 0
+    mapped: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Report:
+    """What a package mapping did, per file and per resource type."""
+
+    nct_id: str
+    files: dict[str, FileCount] = field(
+        default_factory=lambda: {name: FileCount() for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS)}
+    )
+    resources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESOURCE_ORDER, 0))
+    rejects: list[Reject] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return sum(count.rejected for count in self.files.values())
+
+    def reconciles(self) -> bool:
+        """True when every row read was either mapped or rejected, in every file."""
+        return all(c.read == c.mapped + c.rejected for c in self.files.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "complete": self.complete,
+            "files": {name: vars(count) for name, count in self.files.items()},
+            "resources": dict(self.resources),
+            "rejected": self.rejected,
+            "reconciles": self.reconciles(),
+        }
+
+
+class PackageMapping:
+    """The resources of one trial package, produced as they are iterated."""
+
+    def __init__(
+        self,
+        package: Package,
+        *,
+        strict: bool = False,
+        on_reject: Callable[[Reject], None] | None = None,
+    ) -> None:
+        self.package = package
+        self.strict = strict
+        self.on_reject = on_reject
+        self.report = Report(package.nct_id)
+
+    def __iter__(self) -> Iterator[JSON]:
+        package = self.package
+        for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS):
+            read_header(package.csv_path(name), name)
+        index: dict[str, str] = {}
+        for line, subject in self._rows(SUBJECTS, read_subjects(package, index)):
+            yield from self._mapped(SUBJECTS, line, subject, patient, research_subject)
+        for line, measurement in self._rows(MEASUREMENTS, read_measurements(package, index)):
+            yield from self._mapped(MEASUREMENTS, line, measurement, observation)
+        for line, administration in self._rows(ADMINISTRATIONS, read_administrations(package, index)):
+            yield from self._mapped(ADMINISTRATIONS, line, administration, medication_administration)
+        self.report.complete = True
+
+    def _rows(self, name: str, items: Iterator[tuple[int, R] | Reject]) -> Iterator[tuple[int, R]]:
+        count = self.report.files[name]
+        for item in items:
+            count.read += 1
+            if isinstance(item, Reject):
+                self._reject(item)
+            else:
+                yield item
+
+    def _mapped(self, name: str, line: int, record: R, *mappers: Callable[[R], JSON]) -> Iterator[JSON]:
+        try:
+            resources = [mapper(record) for mapper in mappers]
+        except MappingError as error:
+            # The reader checks every value the mappers use, so this means a bug; the
+            # row is still accounted for, not lost.
+            self._reject(Reject(name, line, None, str(error)))
+            return
+        self.report.files[name].mapped += 1
+        for resource in resources:
+            self.report.resources[resource["resourceType"]] += 1
+            yield resource
+
+    def _reject(self, reject: Reject) -> None:
+        self.report.files[reject.file].rejected += 1
+        if self.strict:
+            raise InputError(reject.reason, source=reject.file, line=reject.line, field=reject.column)
+        if self.on_reject is not None:
+            self.on_reject(reject)
+        else:
+            self.report.rejects.append(reject)
+
+
+def map_package(
+    path: str | Path,
+    *,
+    strict: bool = False,
+    on_reject: Callable[[Reject], None] | None = None,
+) -> PackageMapping:
+    """Load the package at ``path`` (InputError when its descriptor is wrong) for mapping.
+
+    Iterate the result for the resources; read ``.report`` afterwards.
+    """
+    return PackageMapping(load_package(path), strict=strict, on_reject=on_reject)
