@@ -183,6 +183,21 @@ class FhirClient:
     def delete(self, resource_type: str, resource_id: str) -> requests.Response:
         return self._request("DELETE", f"{resource_type}/{resource_id}")
 
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Any other GET or DELETE (Bulk Data kick-off, status polls, file downloads): the response, errors raised.
+
+        ``path`` is relative to the base or an absolute URL; ``stream`` leaves a large body unread until iterated.
+        """
+        return self._request(method, path, params=params, headers=headers, stream=stream)
+
     def post_bundle(self, body: bytes | Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
         """POST a transaction or batch Bundle to the base; returns the response Bundle.
 
@@ -202,6 +217,7 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path}".rstrip("/")
         if idempotent is None:
@@ -217,7 +233,7 @@ class FhirClient:
             request_headers = {**extra, **self.auth.headers(self.session)}
             try:
                 response = self.session.request(
-                    method, url, params=params, data=body, headers=request_headers, timeout=self.timeout
+                    method, url, params=params, data=body, headers=request_headers, timeout=self.timeout, stream=stream
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 if idempotent and attempt < self.max_retries:
