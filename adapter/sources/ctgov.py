@@ -170,18 +170,18 @@ class _V2Reader:
         return Study(
             nct_id=ident["nctId"],
             source_format=V2_FORMAT,
-            brief_title=_text(ident.get("briefTitle")),
-            official_title=_text(ident.get("officialTitle")),
-            acronym=_text(ident.get("acronym")),
+            brief_title=clean_text(ident.get("briefTitle")),
+            official_title=clean_text(ident.get("officialTitle")),
+            acronym=clean_text(ident.get("acronym")),
             nct_id_aliases=tuple(ident.get("nctIdAliases", [])),
-            org_study_id=_text(ident.get("orgStudyIdInfo", {}).get("id")),
+            org_study_id=clean_text(ident.get("orgStudyIdInfo", {}).get("id")),
             secondary_ids=tuple(self.secondary_id(n, item) for n, item in enumerate(ident.get("secondaryIdInfos", []))),
             organization=self.agency(
                 ident.get("organization"), "fullName", "protocolSection.identificationModule.organization"
             ),
             overall_status=self.enum(status.get("overallStatus"), "ctgov-status", s, "overallStatus"),
             last_known_status=self.enum(status.get("lastKnownStatus"), "ctgov-status", s, "lastKnownStatus"),
-            why_stopped=_text(status.get("whyStopped")),
+            why_stopped=clean_text(status.get("whyStopped")),
             status_verified_date=status.get("statusVerifiedDate"),
             start_date=self.date(status.get("startDateStruct"), s, "startDateStruct"),
             primary_completion_date=self.date(
@@ -200,10 +200,10 @@ class _V2Reader:
                     )
                 )
             ),
-            brief_summary=_text(description.get("briefSummary")),
-            detailed_description=_text(description.get("detailedDescription")),
-            conditions=_texts(conditions.get("conditions", [])),
-            keywords=_texts(conditions.get("keywords", [])),
+            brief_summary=clean_text(description.get("briefSummary")),
+            detailed_description=clean_text(description.get("detailedDescription")),
+            conditions=clean_texts(conditions.get("conditions", [])),
+            keywords=clean_texts(conditions.get("keywords", [])),
             condition_meshes=_meshes(derived.get("conditionBrowseModule", {})),
             intervention_meshes=_meshes(derived.get("interventionBrowseModule", {})),
             study_type=self.enum(design.get("studyType"), "ctgov-study-type", d, "studyType"),
@@ -259,7 +259,7 @@ class _V2Reader:
         return StudyDate(struct["date"], self.enum(struct.get("type"), "ctgov-date-type", *path, "type"))
 
     def agency(self, item: dict[str, Any] | None, name_key: str, path: str) -> Agency | None:
-        name = _text((item or {}).get(name_key))
+        name = clean_text((item or {}).get(name_key))
         if item is None or name is None:
             return None
         return Agency(name, self.enum(item.get("class"), "ctgov-agency-class", path, "class"))
@@ -269,8 +269,8 @@ class _V2Reader:
         return SecondaryId(
             id=item["id"].strip(),
             type=self.enum(item.get("type"), "ctgov-secondary-id-type", *path),
-            domain=_text(item.get("domain")),
-            link=_text(item.get("link")),
+            domain=clean_text(item.get("domain")),
+            link=clean_text(item.get("link")),
         )
 
     def arms_and_interventions(self, module: dict[str, Any]) -> dict[str, Any]:
@@ -281,8 +281,8 @@ class _V2Reader:
                 Intervention(
                     name=item["name"].strip(),
                     type=self.enum(item.get("type"), "ctgov-intervention-type", path, "interventions", n, "type"),
-                    description=_text(item.get("description")),
-                    other_names=_texts(item.get("otherNames", [])),
+                    description=clean_text(item.get("description")),
+                    other_names=clean_texts(item.get("otherNames", [])),
                 )
             )
         raw_interventions = module.get("interventions", [])
@@ -318,7 +318,7 @@ class _V2Reader:
                 Arm(
                     label=label.strip(),
                     type=self.enum(item.get("type"), "ctgov-arm-type", path, "armGroups", n, "type"),
-                    description=_text(item.get("description")),
+                    description=clean_text(item.get("description")),
                     interventions=tuple(names),
                 )
             )
@@ -333,7 +333,12 @@ class _V2Reader:
         ):
             for item in module.get(key, []):
                 result.append(
-                    Outcome(kind, item["measure"].strip(), _text(item.get("description")), _text(item.get("timeFrame")))
+                    Outcome(
+                        kind,
+                        item["measure"].strip(),
+                        clean_text(item.get("description")),
+                        clean_text(item.get("timeFrame")),
+                    )
                 )
         return tuple(result)
 
@@ -342,28 +347,28 @@ class _V2Reader:
             return None
         path = "protocolSection.eligibilityModule"
         return Eligibility(
-            criteria=_text(module.get("eligibilityCriteria")),
+            criteria=clean_text(module.get("eligibilityCriteria")),
             sex=self.enum(module.get("sex"), "ctgov-sex", path, "sex"),
             gender_based=module.get("genderBased"),
-            gender_description=_text(module.get("genderDescription")),
-            minimum_age=_text(module.get("minimumAge")),
-            maximum_age=_text(module.get("maximumAge")),
+            gender_description=clean_text(module.get("genderDescription")),
+            minimum_age=clean_text(module.get("minimumAge")),
+            maximum_age=clean_text(module.get("maximumAge")),
             healthy_volunteers=module.get("healthyVolunteers"),
             std_ages=tuple(
                 self.enum(a, "ctgov-standard-age", path, "stdAges", n) or a
                 for n, a in enumerate(module.get("stdAges", []))
             ),
-            study_population=_text(module.get("studyPopulation")),
+            study_population=clean_text(module.get("studyPopulation")),
             sampling_method=self.enum(module.get("samplingMethod"), "ctgov-sampling-method", path, "samplingMethod"),
         )
 
     def person(self, item: dict[str, Any], *path: str | int) -> Person:
         return Person(
-            name=_text(item.get("name")),
+            name=clean_text(item.get("name")),
             role=self.enum(item.get("role"), "ctgov-contact-role", *path, "role"),
-            phone=_text(item.get("phone")),
-            phone_ext=_text(item.get("phoneExt")),
-            email=_text(item.get("email")),
+            phone=clean_text(item.get("phone")),
+            phone_ext=clean_text(item.get("phoneExt")),
+            email=clean_text(item.get("email")),
         )
 
     def contacts_and_locations(self, module: dict[str, Any]) -> dict[str, Any]:
@@ -373,12 +378,12 @@ class _V2Reader:
             geo = item.get("geoPoint") or {}
             facilities.append(
                 Facility(
-                    name=_text(item.get("facility")),
+                    name=clean_text(item.get("facility")),
                     status=self.enum(item.get("status"), "ctgov-recruitment-status", path, "locations", n, "status"),
-                    city=_text(item.get("city")),
-                    state=_text(item.get("state")),
-                    zip=_text(item.get("zip")),
-                    country=_text(item.get("country")),
+                    city=clean_text(item.get("city")),
+                    state=clean_text(item.get("state")),
+                    zip=clean_text(item.get("zip")),
+                    country=clean_text(item.get("country")),
                     lat=geo.get("lat"),
                     lon=geo.get("lon"),
                     contacts=tuple(
@@ -394,7 +399,7 @@ class _V2Reader:
             "officials": tuple(
                 Official(
                     name=o["name"].strip(),
-                    affiliation=_text(o.get("affiliation")),
+                    affiliation=clean_text(o.get("affiliation")),
                     role=self.enum(o.get("role"), "ctgov-official-role", path, "overallOfficials", n, "role"),
                 )
                 for n, o in enumerate(module.get("overallOfficials", []))
@@ -407,19 +412,20 @@ class _V2Reader:
         return {
             "references": tuple(
                 Citation(
-                    citation=_text(r.get("citation")),
-                    pmid=_text(r.get("pmid")),
+                    citation=clean_text(r.get("citation")),
+                    pmid=clean_text(r.get("pmid")),
                     type=self.enum(r.get("type"), "ctgov-reference-type", path, n, "type"),
                 )
                 for n, r in enumerate(module.get("references", []))
             ),
             "links": tuple(
-                Link(url=link["url"].strip(), label=_text(link.get("label"))) for link in module.get("seeAlsoLinks", [])
+                Link(url=link["url"].strip(), label=clean_text(link.get("label")))
+                for link in module.get("seeAlsoLinks", [])
             ),
         }
 
 
-def _text(value: str | None) -> str | None:
+def clean_text(value: str | None) -> str | None:
     """The string without outer white space; None for a missing or blank one (FHIR forbids empty strings)."""
     if value is None:
         return None
@@ -427,13 +433,13 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-def _texts(values: list[str]) -> tuple[str, ...]:
-    return tuple(text for value in values if (text := _text(value)))
+def clean_texts(values: list[str]) -> tuple[str, ...]:
+    return tuple(text for value in values if (text := clean_text(value)))
 
 
 def _meshes(module: dict[str, Any]) -> tuple[MeshTerm, ...]:
     return tuple(
-        MeshTerm(term=term, id=_text(mesh.get("id")))
+        MeshTerm(term=term, id=clean_text(mesh.get("id")))
         for mesh in module.get("meshes", [])
-        if (term := _text(mesh.get("term")))
+        if (term := clean_text(mesh.get("term")))
     )

@@ -42,7 +42,7 @@ from adapter.records import (
     Study,
     StudyDate,
 )
-from adapter.sources.ctgov import XML_FORMAT, _text, _texts
+from adapter.sources.ctgov import XML_FORMAT, clean_text, clean_texts
 
 log = logging.getLogger(__name__)
 
@@ -105,32 +105,34 @@ class _XmlReader:
         return row.code
 
     def study(self, root: Element) -> Study:
-        nct_id = _text(root.findtext("id_info/nct_id"))
+        nct_id = clean_text(root.findtext("id_info/nct_id"))
         if nct_id is None:
             raise InputError("missing NCT id", source=self.source, field=f"{ROOT}/id_info/nct_id")
         if not re.fullmatch(r"NCT\d{8}", nct_id):
             raise InputError(f"{nct_id!r} is not an NCT number", source=self.source, field=f"{ROOT}/id_info/nct_id")
         design = root.find("study_design_info")
-        masking, who_masked = self.masking(_text(design.findtext("masking")) if design is not None else None)
-        study_type, registry = self.study_type(_text(root.findtext("study_type")))
+        masking, who_masked = self.masking(clean_text(design.findtext("masking")) if design is not None else None)
+        study_type, registry = self.study_type(clean_text(root.findtext("study_type")))
         eligibility = root.find("eligibility")
         return Study(
             nct_id=nct_id,
             source_format=XML_FORMAT,
-            brief_title=_text(root.findtext("brief_title")),
-            official_title=_text(root.findtext("official_title")),
-            acronym=_text(root.findtext("acronym")),
-            nct_id_aliases=_texts([e.text or "" for e in root.findall("id_info/nct_alias")]),
-            org_study_id=_text(root.findtext("id_info/org_study_id")),
+            brief_title=clean_text(root.findtext("brief_title")),
+            official_title=clean_text(root.findtext("official_title")),
+            acronym=clean_text(root.findtext("acronym")),
+            nct_id_aliases=clean_texts([e.text or "" for e in root.findall("id_info/nct_alias")]),
+            org_study_id=clean_text(root.findtext("id_info/org_study_id")),
             secondary_ids=tuple(
-                SecondaryId(text) for text in _texts([e.text or "" for e in root.findall("id_info/secondary_id")])
+                SecondaryId(text) for text in clean_texts([e.text or "" for e in root.findall("id_info/secondary_id")])
             ),
-            organization=Agency(source) if (source := _text(root.findtext("source"))) else None,
-            overall_status=self.enum(_text(root.findtext("overall_status")), "ctgov-status", f"{ROOT}/overall_status"),
+            organization=Agency(source) if (source := clean_text(root.findtext("source"))) else None,
+            overall_status=self.enum(
+                clean_text(root.findtext("overall_status")), "ctgov-status", f"{ROOT}/overall_status"
+            ),
             last_known_status=self.enum(
-                _text(root.findtext("last_known_status")), "ctgov-status", f"{ROOT}/last_known_status"
+                clean_text(root.findtext("last_known_status")), "ctgov-status", f"{ROOT}/last_known_status"
             ),
-            why_stopped=_text(root.findtext("why_stopped")),
+            why_stopped=clean_text(root.findtext("why_stopped")),
             status_verified_date=self.date_text(root, "verification_date"),
             start_date=self.date(root, "start_date"),
             primary_completion_date=self.date(root, "primary_completion_date"),
@@ -143,13 +145,13 @@ class _XmlReader:
             ),
             brief_summary=_block(root.find("brief_summary/textblock")),
             detailed_description=_block(root.find("detailed_description/textblock")),
-            conditions=_texts([e.text or "" for e in root.findall("condition")]),
-            keywords=_texts([e.text or "" for e in root.findall("keyword")]),
+            conditions=clean_texts([e.text or "" for e in root.findall("condition")]),
+            keywords=clean_texts([e.text or "" for e in root.findall("keyword")]),
             condition_meshes=_meshes(root, "condition_browse"),
             intervention_meshes=_meshes(root, "intervention_browse"),
             study_type=study_type,
             patient_registry=registry,
-            phases=self.phases(_text(root.findtext("phase"))),
+            phases=self.phases(clean_text(root.findtext("phase"))),
             allocation=self.design(design, "allocation", "ctgov-allocation"),
             intervention_model=self.design(design, "intervention_model", "ctgov-intervention-model"),
             primary_purpose=self.design(design, "primary_purpose", "ctgov-primary-purpose"),
@@ -167,20 +169,20 @@ class _XmlReader:
             officials=tuple(self.official(e, n) for n, e in enumerate(root.findall("overall_official"), start=1)),
             facilities=tuple(self.facility(e, n) for n, e in enumerate(root.findall("location"), start=1)),
             references=tuple(
-                Citation(citation=_text(e.findtext("citation")), pmid=_text(e.findtext("PMID")), type=kind)
+                Citation(citation=clean_text(e.findtext("citation")), pmid=clean_text(e.findtext("PMID")), type=kind)
                 for tag, kind in (("reference", None), ("results_reference", "RESULT"))
                 for e in root.findall(tag)
             ),
             links=tuple(
-                Link(url=url, label=_text(e.findtext("description")))
+                Link(url=url, label=clean_text(e.findtext("description")))
                 for e in root.findall("link")
-                if (url := _text(e.findtext("url")))
+                if (url := clean_text(e.findtext("url")))
             ),
         )
 
     def date_text(self, parent: Element, tag: str) -> str | None:
         """A legacy date ('August 2015', 'July 31, 2015') as an ISO partial date ('2015-08')."""
-        text = _text(parent.findtext(tag))
+        text = clean_text(parent.findtext(tag))
         if text is None:
             return None
         if _YEAR.match(text):
@@ -205,11 +207,13 @@ class _XmlReader:
         return StudyDate(value, self.enum(kind, "ctgov-date-type", f"{ROOT}/{tag}/@type"))
 
     def agency(self, element: Element | None, path: str) -> Agency | None:
-        if element is None or (name := _text(element.findtext("agency"))) is None:
+        if element is None or (name := clean_text(element.findtext("agency"))) is None:
             return None
         return Agency(
             name,
-            self.enum(_text(element.findtext("agency_class")), "ctgov-agency-class", f"{ROOT}/{path}/agency_class"),
+            self.enum(
+                clean_text(element.findtext("agency_class")), "ctgov-agency-class", f"{ROOT}/{path}/agency_class"
+            ),
         )
 
     def study_type(self, text: str | None) -> tuple[str | None, bool | None]:
@@ -233,7 +237,7 @@ class _XmlReader:
     def design(self, design: Element | None, tag: str, table: str) -> str | None:
         if design is None:
             return None
-        return self.enum(_text(design.findtext(tag)), table, f"{ROOT}/study_design_info/{tag}")
+        return self.enum(clean_text(design.findtext(tag)), table, f"{ROOT}/study_design_info/{tag}")
 
     def masking(self, text: str | None) -> tuple[str | None, tuple[str, ...]]:
         path = f"{ROOT}/study_design_info/masking"
@@ -252,9 +256,9 @@ class _XmlReader:
         return self.enum(match["masking"], "ctgov-masking", path), who
 
     def enrollment(self, element: Element | None) -> dict[str, Any]:
-        if element is None or _text(element.text) is None:
+        if element is None or clean_text(element.text) is None:
             return {"enrollment_count": None, "enrollment_type": None}
-        text = _text(element.text) or ""
+        text = clean_text(element.text) or ""
         if not text.isdigit():
             raise InputError(f"{text!r} is not a whole number", source=self.source, field=f"{ROOT}/enrollment")
         return {
@@ -266,11 +270,11 @@ class _XmlReader:
         interventions = []
         labels_of: dict[str, list[str]] = {}
         for n, e in enumerate(root.findall("intervention"), start=1):
-            name = _text(e.findtext("intervention_name"))
+            name = clean_text(e.findtext("intervention_name"))
             if name is None:
                 raise InputError("missing intervention_name", source=self.source, field=f"{ROOT}/intervention[{n}]")
             kind = self.enum(
-                _text(e.findtext("intervention_type")),
+                clean_text(e.findtext("intervention_type")),
                 "ctgov-intervention-type",
                 f"{ROOT}/intervention[{n}]/intervention_type",
             )
@@ -279,20 +283,22 @@ class _XmlReader:
                     name=name,
                     type=kind,
                     description=_block(e.find("description")),
-                    other_names=_texts([o.text or "" for o in e.findall("other_name")]),
+                    other_names=clean_texts([o.text or "" for o in e.findall("other_name")]),
                 )
             )
-            labels_of[name] = [label for o in e.findall("arm_group_label") if (label := _text(o.text))]
+            labels_of[name] = [label for o in e.findall("arm_group_label") if (label := clean_text(o.text))]
         arms = []
         for n, e in enumerate(root.findall("arm_group"), start=1):
-            label = _text(e.findtext("arm_group_label"))
+            label = clean_text(e.findtext("arm_group_label"))
             if label is None:
                 raise InputError("missing arm_group_label", source=self.source, field=f"{ROOT}/arm_group[{n}]")
             arms.append(
                 Arm(
                     label=label,
                     type=self.enum(
-                        _text(e.findtext("arm_group_type")), "ctgov-arm-type", f"{ROOT}/arm_group[{n}]/arm_group_type"
+                        clean_text(e.findtext("arm_group_type")),
+                        "ctgov-arm-type",
+                        f"{ROOT}/arm_group[{n}]/arm_group_type",
                     ),
                     description=_block(e.find("description")),
                     interventions=tuple(iv.name for iv in interventions if label in labels_of[iv.name]),
@@ -308,28 +314,28 @@ class _XmlReader:
             ("other_outcome", "OTHER"),
         ):
             for e in root.findall(tag):
-                if measure := _text(e.findtext("measure")):
+                if measure := clean_text(e.findtext("measure")):
                     result.append(
-                        Outcome(kind, measure, _block(e.find("description")), _text(e.findtext("time_frame")))
+                        Outcome(kind, measure, _block(e.find("description")), clean_text(e.findtext("time_frame")))
                     )
         return tuple(result)
 
     def eligibility(self, e: Element) -> Eligibility:
         path = f"{ROOT}/eligibility"
-        healthy = _text(e.findtext("healthy_volunteers"))
-        gender_based = _text(e.findtext("gender_based"))
+        healthy = clean_text(e.findtext("healthy_volunteers"))
+        gender_based = clean_text(e.findtext("gender_based"))
         return Eligibility(
             criteria=_block(e.find("criteria/textblock")),
-            sex=self.enum(_text(e.findtext("gender")), "ctgov-sex", f"{path}/gender"),
+            sex=self.enum(clean_text(e.findtext("gender")), "ctgov-sex", f"{path}/gender"),
             gender_based=None if gender_based is None else gender_based == "Yes",
             gender_description=_block(e.find("gender_description/textblock"))
-            or _text(e.findtext("gender_description")),
+            or clean_text(e.findtext("gender_description")),
             minimum_age=_age(e.findtext("minimum_age")),
             maximum_age=_age(e.findtext("maximum_age")),
             healthy_volunteers=None if healthy is None else healthy in ("Accepts Healthy Volunteers", "Yes"),
             study_population=_block(e.find("study_pop/textblock")),
             sampling_method=self.enum(
-                _text(e.findtext("sampling_method")), "ctgov-sampling-method", f"{path}/sampling_method"
+                clean_text(e.findtext("sampling_method")), "ctgov-sampling-method", f"{path}/sampling_method"
             ),
         )
 
@@ -337,9 +343,9 @@ class _XmlReader:
         return Person(
             name=_person_name(e),
             role="CONTACT",
-            phone=_text(e.findtext("phone")),
-            phone_ext=_text(e.findtext("phone_ext")),
-            email=_text(e.findtext("email")),
+            phone=clean_text(e.findtext("phone")),
+            phone_ext=clean_text(e.findtext("phone_ext")),
+            email=clean_text(e.findtext("email")),
         )
 
     def official(self, e: Element, n: int) -> Official:
@@ -348,19 +354,21 @@ class _XmlReader:
             raise InputError("missing name", source=self.source, field=f"{ROOT}/overall_official[{n}]")
         return Official(
             name=name,
-            affiliation=_text(e.findtext("affiliation")),
-            role=self.enum(_text(e.findtext("role")), "ctgov-official-role", f"{ROOT}/overall_official[{n}]/role"),
+            affiliation=clean_text(e.findtext("affiliation")),
+            role=self.enum(clean_text(e.findtext("role")), "ctgov-official-role", f"{ROOT}/overall_official[{n}]/role"),
         )
 
     def facility(self, e: Element, n: int) -> Facility:
         address = e.find("facility/address")
 
         def part(tag: str) -> str | None:
-            return _text(address.findtext(tag)) if address is not None else None
+            return clean_text(address.findtext(tag)) if address is not None else None
 
         return Facility(
-            name=_text(e.findtext("facility/name")),
-            status=self.enum(_text(e.findtext("status")), "ctgov-recruitment-status", f"{ROOT}/location[{n}]/status"),
+            name=clean_text(e.findtext("facility/name")),
+            status=self.enum(
+                clean_text(e.findtext("status")), "ctgov-recruitment-status", f"{ROOT}/location[{n}]/status"
+            ),
             city=part("city"),
             state=part("state"),
             zip=part("zip"),
@@ -374,23 +382,23 @@ def _block(element: Element | None) -> str | None:
     if element is None or element.text is None:
         return None
     text = element.text.replace("\r\n", "\n").replace("\r", "\n")
-    return _text(textwrap.dedent(text.strip("\n")))
+    return clean_text(textwrap.dedent(text.strip("\n")))
 
 
 def _age(text: str | None) -> str | None:
     """A legacy age limit; 'N/A' means no limit, as an absent value does in API v2."""
-    value = _text(text)
+    value = clean_text(text)
     return None if value in (None, "N/A") else value
 
 
 def _person_name(e: Element) -> str | None:
     """'First Middle Last, Degrees' from the legacy name parts (old records put the whole name in last_name)."""
-    name = " ".join(p for tag in ("first_name", "middle_name", "last_name") if (p := _text(e.findtext(tag))))
-    degrees = _text(e.findtext("degrees"))
+    name = " ".join(p for tag in ("first_name", "middle_name", "last_name") if (p := clean_text(e.findtext(tag))))
+    degrees = clean_text(e.findtext("degrees"))
     if degrees and name:
         name = f"{name}, {degrees}"
     return name or None
 
 
 def _meshes(root: Element, tag: str) -> tuple[MeshTerm, ...]:
-    return tuple(MeshTerm(term) for term in _texts([e.text or "" for e in root.findall(f"{tag}/mesh_term")]))
+    return tuple(MeshTerm(term) for term in clean_texts([e.text or "" for e in root.findall(f"{tag}/mesh_term")]))
