@@ -16,7 +16,9 @@ package with a broken file fails before anything is written anywhere.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,6 +101,15 @@ class PackageMapping:
         self.on_reject = on_reject
         self.report = Report(package.nct_id)
 
+    @property
+    def nct_id(self) -> str:
+        return self.package.nct_id
+
+    @property
+    def resources(self) -> Iterator[JSON]:
+        """The resources, in dependency order (the same as iterating the mapping)."""
+        return iter(self)
+
     def __iter__(self) -> Iterator[JSON]:
         package = self.package
         for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS):
@@ -155,3 +166,31 @@ def map_package(
     Iterate the result for the resources; read ``.report`` afterwards.
     """
     return PackageMapping(load_package(path), strict=strict, on_reject=on_reject)
+
+
+def dumps(resource: JSON) -> str:
+    """The project's stable JSON form of a resource (one NDJSON line without its newline)."""
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = False) -> Report:
+    """Map the package at ``path`` into ``out``: ``<Type>.ndjson``, ``rejects.ndjson``, ``report.json``.
+
+    Streams: one resource in memory at a time. ``report.json`` is written last, so a
+    run stopped by ``strict`` or an error leaves none.
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").unlink(missing_ok=True)
+    with ExitStack() as stack:
+        streams = {
+            name: stack.enter_context((folder / f"{name}.ndjson").open("w", encoding="utf-8", newline="\n"))
+            for name in (*RESOURCE_ORDER, "rejects")
+        }
+        rejects = streams["rejects"]
+        mapping = map_package(path, strict=strict, on_reject=lambda r: rejects.write(dumps(r.as_json()) + "\n"))
+        for resource in mapping:
+            streams[resource["resourceType"]].write(dumps(resource) + "\n")
+    report = mapping.report
+    (folder / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    return report
