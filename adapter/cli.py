@@ -84,8 +84,17 @@ def run_map_study(args: argparse.Namespace) -> int:
 
 
 def run_map_package(args: argparse.Namespace) -> int:
-    """``trialfhir map package``: implemented with the trial package reader (issue 4)."""
-    raise ConfigError("map package is not implemented yet")
+    """``trialfhir map package``: NDJSON per resource type, rejects.ndjson and report.json in OUTDIR."""
+    from adapter.package import write_mapped_package
+
+    report = write_mapped_package(args.path, args.output, strict=args.strict)
+    for name, count in report.files.items():
+        print(f"{name}: read {count.read}, mapped {count.mapped}, rejected {count.rejected}")
+    print(", ".join(f"{kind}: {n}" for kind, n in report.resources.items()) + f" -> {args.output}")
+    if report.rejected:
+        print(f"trialfhir: {report.rejected} row(s) rejected; see {args.output}/rejects.ndjson", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
