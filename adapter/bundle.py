@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # A relative literal reference "Type/id" (optionally with _history); contained (#x), urn: and absolute ones are not.
-_RELATIVE_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")
+_REFERENCE_IN_JSON = re.compile(rb'"reference":"([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(?:/_history/[^"/]+)?"')
 _ENVELOPE = len(b'{"resourceType":"Bundle","type":"transaction","entry":[]}')
 
 
@@ -87,20 +87,11 @@ def chunks(items: Iterable[T], *, max_entries: int, max_bytes: int, size: Callab
         yield chunk
 
 
-def references(resource: Any) -> set[str]:
-    """Every ``Type/id`` a resource refers to with a relative literal reference, anywhere in it."""
-    found: set[str] = set()
-    stack = [resource]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "reference" and isinstance(value, str):
-                    match = _RELATIVE_REFERENCE.match(value)
-                    if match:
-                        found.add(f"{match.group(1)}/{match.group(2)}")
-                elif isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(item for item in node if isinstance(item, dict | list))
-    return found
+def references(resource: Mapping[str, Any] | bytes) -> set[str]:
+    """Every ``Type/id`` a resource (a dict, or its serialization) refers to with a relative literal reference.
+
+    Works on the serialized bytes, which is several times faster than walking the dict: a push looks at
+    every resource. A quoted ``"reference":"..."`` inside a string value is escaped in JSON and cannot match.
+    """
+    body = resource if isinstance(resource, bytes) else dumps(resource)
+    return {match.decode() for match in _REFERENCE_IN_JSON.findall(body)}

@@ -266,8 +266,9 @@ def _plan(
             digest = content_hash(body)
             recorded = journal.recorded(key)
             action = "create" if recorded is None else "unchanged" if recorded.hash == digest else "update"
-            tier = journal.plan_tier(references(resource) - {key}) + 1
             write = full or action != "unchanged"
+            # What is not written needs no level: it is on the server already, so nothing waits for it.
+            tier = journal.plan_tier(references(body) - {key}) + 1 if write else -1
             if not journal.plan_add(key, tier, action, digest, body if write and keep_bodies else None):
                 report.failures.append(Failure(key, 0, "the same resource id twice in the input; the first was kept"))
                 report.count(resource_type).failed += 1
