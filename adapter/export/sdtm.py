@@ -39,8 +39,7 @@ Value = str | float | None
 Row = dict[str, Value]
 
 SCHEMA_FILE = "sdtm.schema.json"
-SITE_EXTENSION_SUFFIX = "/site"
-VISIT_EXTENSION_SUFFIX = "/visit"
+VISIT_EXTENSION = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
 ISO_8601 = re.compile(
     r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
@@ -158,7 +157,7 @@ class Study:
     resource: Mapping[str, Any]
     studyid: str
     arm_codes: dict[str, str]
-    sites: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # Location id -> Location
+    country: str = ""
 
 
 @dataclass
@@ -189,7 +188,15 @@ def _find_study(folder: Path, nct_id: str | None) -> Study:
     resource = studies[0]
     studyid = str(fp.identifier_value(resource, fp.NCT_SYSTEM))
     study = Study(resource, studyid, arm_codes(a.get("name", "") for a in resource.get("arm", [])))
-    study.sites = {str(loc["id"]): loc for loc in read_resources(folder, "Location")}
+    site_ids = {fp.ref_id(site, "Location") for site in resource.get("site", [])}
+    countries = {
+        str((location.get("address") or {}).get("country") or "")
+        for location in read_resources(folder, "Location")
+        if location.get("id") in site_ids
+    }
+    # FHIR R4 links a subject to the study, not to a site Location: COUNTRY is known only
+    # when all of the study's sites are in one country.
+    study.country = countries.pop() if len(countries) == 1 else ""
     return study
 
 
@@ -210,26 +217,24 @@ def arm_codes(names: Iterator[str] | list[str]) -> dict[str, str]:
     return codes
 
 
-def _subject_id(subject: Mapping[str, Any], patient: Mapping[str, Any]) -> str:
+def _subject_ids(subject: Mapping[str, Any], patient: Mapping[str, Any], study: Study) -> tuple[str, str]:
+    """(SITEID, SUBJID) from the subject identifier.
+
+    The trial package writes it as ``<NCT id>/<site id>/<subject id>``; any other value is
+    taken whole as SUBJID, with no site.
+    """
     value = fp.identifier_value(subject) or fp.identifier_value(patient)
     if not value:
-        raise MappingError("no identifier", record_id=f"ResearchSubject/{subject.get('id')}",
-                           element="ResearchSubject.identifier", value=None)
-    return value.rsplit("|", 1)[-1]
-
-
-def _site_id(subject: Mapping[str, Any], study: Study) -> str:
-    """SITEID: the site the subject was enrolled at (a project extension), as the Location's identifier or name."""
-    for resource_ext in subject.get("extension", []):
-        if not str(resource_ext.get("url", "")).endswith(SITE_EXTENSION_SUFFIX):
-            continue
-        for key, value in resource_ext.items():
-            if key == "valueReference":
-                location = study.sites.get(fp.ref_id(value, "Location") or "", {})
-                return str(fp.identifier_value(location) or location.get("name") or value.get("display") or "")
-            if key.startswith("value"):
-                return str(value.get("value") if isinstance(value, Mapping) else value)
-    return ""
+        raise MappingError(
+            "no identifier",
+            record_id=f"ResearchSubject/{subject.get('id')}",
+            element="ResearchSubject.identifier",
+            value=None,
+        )
+    parts = value.split("/")
+    if len(parts) == 3 and parts[0] == study.studyid:
+        return parts[1], parts[2]
+    return "", value
 
 
 def _subjects(folder: Path, study: Study) -> dict[str, Subject]:
@@ -246,8 +251,7 @@ def _subjects(folder: Path, study: Study) -> dict[str, Subject]:
         research = wanted.get(str(patient.get("id")))
         if research is None:
             continue
-        subjid = _subject_id(research, patient)
-        siteid = _site_id(research, study)
+        siteid, subjid = _subject_ids(research, patient, study)
         usubjid = "-".join(part for part in (study.studyid, siteid, subjid) if part)
         subjects[str(patient["id"])] = Subject(usubjid, subjid, siteid, research, patient)
     return subjects
@@ -257,15 +261,15 @@ def _subjects(folder: Path, study: Study) -> dict[str, Subject]:
 
 
 def _visit(resource: Mapping[str, Any]) -> tuple[str, float | None]:
-    """VISIT and VISITNUM from the visit extension (valueCoding: code = number, display = name)."""
-    for ext in resource.get("extension", []):
-        if not str(ext.get("url", "")).endswith(VISIT_EXTENSION_SUFFIX):
-            continue
-        coding = ext.get("valueCoding") or fp.first_coding(ext.get("valueCodeableConcept"))
-        if coding:
-            return str(coding.get("display") or coding.get("code") or ""), _float(coding.get("code"))
-        if "valueString" in ext:
-            return str(ext["valueString"]), None
+    """VISIT and VISITNUM from the project's study-visit extension (name, plannedDay).
+
+    The schedule numbers visits by planned study day (screening is day 0), so VISITNUM
+    is that day: numeric, unique per visit and in visit order (docs/export.md).
+    """
+    for ext in fp.extensions(resource, VISIT_EXTENSION):
+        parts = {part.get("url"): part for part in ext.get("extension", [])}
+        name = (parts.get("name") or {}).get("valueString") or (parts.get("code") or {}).get("valueCode") or ""
+        return str(name), _float((parts.get("plannedDay") or {}).get("valueInteger"))
     return "", None
 
 
@@ -304,7 +308,7 @@ def _findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
             f"{p}TESTCD": test.testcd, f"{p}TEST": test.test,
             f"{p}ORRES": text, f"{p}ORRESU": unit, f"{p}STRESC": text,
             f"{p}STRESN": float(value) if isinstance(value, int | float) else None, f"{p}STRESU": unit,
-            f"{p}BLFL": None, "VISITNUM": visitnum, "VISIT": visit,
+            f"{p}BLFL": None, "VISITNUM": visitnum, "VISIT": visit, "VISITDY": visitnum,
             f"{p}DTC": fp.effective(observation)[0] or "",
         }  # fmt: skip
         if p == "LB":
@@ -345,7 +349,8 @@ def _exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
             "EXTRT": treatment.upper(), "EXDOSE": _float(dose),
             "EXDOSU": terms.unit((dosage.get("dose") or {}).get("code")), "EXDOSFRM": "",
             "EXROUTE": terms.routes.get((str(route.get("system")), str(route.get("code"))), "") if route else "",
-            "VISITNUM": visitnum, "VISIT": visit, "EXSTDTC": start or "", "EXENDTC": end or start or "",
+            "VISITNUM": visitnum, "VISIT": visit, "VISITDY": visitnum,
+            "EXSTDTC": start or "", "EXENDTC": end or start or "",
         })  # fmt: skip
         if start:
             # ISO 8601 texts of one study share a form and offset, so they order as text.
@@ -358,8 +363,7 @@ def _demographics(subjects: Mapping[str, Subject], study: Study, terms: Terms, r
         research, patient = subject.subject, subject.patient
         arm, actual = research.get("assignedArm") or "", research.get("actualArm") or ""
         period = research.get("period") or {}
-        site = study.sites.get(_site_location(research) or "", {})
-        country = str((site.get("address") or {}).get("country") or "")
+        country = study.country
         deceased = patient.get("deceasedDateTime")
         result.datasets["DM"].rows.append({
             "STUDYID": study.studyid, "DOMAIN": "DM", "USUBJID": subject.usubjid, "SUBJID": subject.subjid,
@@ -374,13 +378,6 @@ def _demographics(subjects: Mapping[str, Subject], study: Study, terms: Terms, r
             "ACTARMCD": study.arm_codes.get(actual, _unplanned(actual)), "ACTARM": actual or "Not Assigned",
             "COUNTRY": terms.countries.get(country.casefold(), country),
         })  # fmt: skip
-
-
-def _site_location(subject: Mapping[str, Any]) -> str | None:
-    for ext in subject.get("extension", []):
-        if str(ext.get("url", "")).endswith(SITE_EXTENSION_SUFFIX) and "valueReference" in ext:
-            return fp.ref_id(ext["valueReference"], "Location")
-    return None
 
 
 def _unplanned(name: str) -> str:

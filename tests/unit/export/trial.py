@@ -12,14 +12,15 @@ NCT = "NCT00000001"
 STUDY = resource_id("ResearchStudy", NCT)
 SITE = resource_id("Location", NCT, "Site One")
 STUDY_EXT = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
-SITE_EXT = "https://trialfhir.dev/fhir/StructureDefinition/site"
-VISIT_EXT = "https://trialfhir.dev/fhir/StructureDefinition/visit"
+VISIT_EXT = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
 
-def _visit(number: int, name: str) -> dict[str, Any]:
-    return {"url": VISIT_EXT, "valueCoding": {"code": str(number), "display": name}}
+def _visit(day: int, name: str) -> dict[str, Any]:
+    parts = [{"url": "code", "valueCode": f"D{day}"}, {"url": "name", "valueString": name},
+             {"url": "plannedDay", "valueInteger": day}]
+    return {"url": VISIT_EXT, "extension": parts}
 
 
 def resources(subjects: int = 3) -> list[dict[str, Any]]:
@@ -50,8 +51,7 @@ def resources(subjects: int = 3) -> list[dict[str, Any]]:
         found.append({
             "resourceType": "ResearchSubject",
             "id": resource_id("ResearchSubject", NCT, "01", subject_id),
-            "extension": [{"url": SITE_EXT, "valueReference": {"reference": f"Location/{SITE}"}}],
-            "identifier": [{"system": "https://trialfhir.dev/fhir/sid/subject", "value": subject_id}],
+            "identifier": [{"system": "https://trialfhir.dev/fhir/sid/subject", "value": f"{NCT}/01/{subject_id}"}],
             "status": "on-study",
             "period": {"start": "2020-06-10"},
             "study": {"reference": f"ResearchStudy/{STUDY}"},
