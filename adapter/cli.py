@@ -24,7 +24,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples in each command's epilog as written."""
 
 
-def _add_map(commands: argparse._SubParsersAction) -> None:
+def _add_map(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     map_parser = commands.add_parser(
         "map",
         help="map trial data to FHIR R4 without any server",
