@@ -14,12 +14,15 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from adapter.errors import InputError
 from adapter.records import Study
 from adapter.service.problems import ApiError
 from adapter.service.store import JobStore, StudyEntry
 from adapter.service.uploads import extract_zip
 from adapter.sources.ctgov import XML_FORMAT, detect_format, parse_studies
+from adapter.sources.package import load_package
 from adapter.studybundle import study_bundle
 from adapter.sync.inputs import PushInput, open_input
 
@@ -52,9 +55,11 @@ class StudyFiles:
         return study_bundle(self.record(entry))
 
     def record(self, entry: StudyEntry) -> Study:
+        """The study's ClinicalTrials.gov record, read by the engine."""
         path = self.source(entry) if entry.source == RECORD else _package_record(self.source(entry))
-        studies = parse_studies(path.read_bytes(), f"{entry.id}/{path.name}")
-        return studies[0]
+        if path is None:
+            raise ApiError(422, f"the trial package of {entry.id} has no ClinicalTrials.gov record to map")
+        return parse_studies(path.read_bytes(), f"{entry.id}/{path.name}")[0]
 
     def save_record(self, data: bytes) -> tuple[StudyEntry, bool]:
         """Store a ClinicalTrials.gov record (one study); returns it and whether it is new."""
@@ -70,16 +75,17 @@ class StudyFiles:
         """Store a trial package uploaded as a zip; returns it and whether it is new."""
         scratch = self._new_scratch()
         try:
-            extract_zip(archive, scratch / "package", max_unpacked_bytes=max_unpacked_bytes)
-            if not (scratch / "package" / "package.yaml").is_file():
-                raise ApiError(
-                    400, "the archive is not a trial package: it has no package.yaml", expression="package.yaml"
-                )
-            study = parse_studies(_package_record(scratch / "package").read_bytes(), "package")[0]
+            folder = scratch / "package"
+            extract_zip(archive, folder, max_unpacked_bytes=max_unpacked_bytes)
+            if not (folder / "package.yaml").is_file():
+                raise ApiError(400, "the archive is not a trial package: it has no package.yaml")
+            record = _package_record(folder)  # first: the engine would read whatever path the upload names
+            package = load_package(folder)  # the engine checks the descriptor and the CSV headers' tables
+            title = _title(parse_studies(record.read_bytes(), record.name)[0]) if record else None
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return self._install(scratch, study.nct_id, _title(study), PACKAGE)
+        return self._install(scratch, package.nct_id, title, PACKAGE)
 
     def _new_scratch(self) -> Path:
         scratch = self._scratch / uuid.uuid4().hex
@@ -102,12 +108,18 @@ class StudyFiles:
         return entry, created
 
 
-def _package_record(package: Path) -> Path:
-    """The ClinicalTrials.gov record inside a trial package."""
-    for name in ("study.json", "study.xml"):
-        if (package / name).is_file():
-            return package / name
-    raise InputError("the trial package has no study.json or study.xml", source="package")
+def _package_record(package: Path) -> Path | None:
+    """The ClinicalTrials.gov record a trial package names (``study.record`` in package.yaml), if any."""
+    descriptor = yaml.safe_load((package / "package.yaml").read_text(encoding="utf-8"))
+    study = descriptor.get("study") if isinstance(descriptor, dict) else None
+    name = study.get("record") if isinstance(study, dict) else None
+    if not isinstance(name, str):
+        return None
+    path = (package / name).resolve()
+    # The name comes from an upload: it must not lead out of the package.
+    if not path.is_relative_to(package.resolve()) or not path.is_file():
+        raise InputError("names a record outside the package or missing", source="package.yaml", field="study/record")
+    return path
 
 
 def _title(study: Study) -> str | None:

@@ -31,7 +31,10 @@ def _link(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
 
 
 def _package(prefix: str = "") -> bytes:
-    return _zip((f"{prefix}package.yaml", b"study: study.json\n"), (f"{prefix}study.json", SEED_STUDY.read_bytes()))
+    """The seed trial's package as a zip, optionally inside a folder."""
+    folder = SEED_STUDY.parent
+    names = ["package.yaml", "study.json", "subjects.csv", "measurements.csv", "administrations.csv"]
+    return _zip(*[(f"{prefix}{name}", (folder / name).read_bytes()) for name in names])
 
 
 def _post_zip(client: FlaskClient, data: bytes) -> tuple[int, dict[str, object]]:
@@ -103,7 +106,19 @@ def test_a_package_zip_is_stored(client: FlaskClient, tmp_path: Path, prefix: st
     assert status == 201, body
     assert body["id"] == "NCT04753476" and body["source"] == "package"
     stored = tmp_path / "data" / "studies" / "NCT04753476" / "package"
-    assert sorted(p.name for p in stored.iterdir()) == ["package.yaml", "study.json"]
+    assert sorted(p.name for p in stored.iterdir()) == [
+        "administrations.csv", "measurements.csv", "package.yaml", "study.json", "subjects.csv"
+    ]  # fmt: skip
+    bundle = client.get("/api/v1/studies/NCT04753476/bundle", headers=AUTH).json
+    assert any(entry["resource"]["resourceType"] == "ResearchStudy" for entry in bundle["entry"])
+
+
+def test_a_package_naming_a_record_outside_itself_is_refused(client: FlaskClient) -> None:
+    descriptor = (SEED_STUDY.parent / "package.yaml").read_text(encoding="utf-8")
+    evil = descriptor.replace("record: study.json", "record: ../../../../etc/hostname")
+    assert evil != descriptor
+    status, body = _post_zip(client, _zip(("package.yaml", evil.encode()), ("study.json", SEED_STUDY.read_bytes())))
+    assert status == 400, body
 
 
 def test_an_archive_that_lies_about_sizes_is_refused_and_leaves_nothing(
