@@ -152,6 +152,9 @@ def load_package(path: str | Path) -> Package:
 
     study = data["study"]
     nct_id = study["nct_id"]
+    if ("record" in study) == ("arms" in study):
+        raise InputError("give either record (the study's ClinicalTrials.gov record) or arms (its arm labels), "
+                         "exactly one of them", source=str(descriptor), field="study")
     arms = tuple(study["arms"]) if "arms" in study else _record_arms(root, study["record"], nct_id, descriptor)
 
     sites: dict[str, Site] = {}
