@@ -131,7 +131,7 @@ def run_push(args: argparse.Namespace) -> int:
     from adapter.settings import load_settings
     from adapter.sync.inputs import open_input
     from adapter.sync.journal import Journal, journal_path
-    from adapter.sync.push import format_report, push, terminal_progress
+    from adapter.sync.push import PushReport, format_report, push, terminal_progress
 
     settings = load_settings(args.config)
     server = settings.server(args.server)
@@ -143,6 +143,15 @@ def run_push(args: argparse.Namespace) -> int:
         Journal(path, base_url=server.base_url, study=source.study) as journal,
         terminal_progress(sys.stderr, enabled=not args.json) as progress,
     ):
+
+        def planned(report: PushReport) -> None:
+            report.source_rejects = source.rejected()
+            if report.source_rejects and args.delete_removed:
+                # A rejected row looks removed: deleting would throw away its last good version.
+                reason = f"{report.source_rejects} source row(s) were rejected; --delete-removed would delete"
+                raise InputError(f"{reason} what they wrote before (fix them, or push without it)", source=args.source)
+            progress.start(report)
+
         report = push(
             source.resources,
             client=client,
@@ -156,7 +165,7 @@ def run_push(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             delete_removed=args.delete_removed,
             progress=progress.advance,
-            on_planned=progress.start,
+            on_planned=planned,
         )
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED

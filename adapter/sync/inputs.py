@@ -6,14 +6,19 @@ mapped resources in dependency order (referenced resources first).
 
 from __future__ import annotations
 
-import importlib
+import itertools
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from adapter.errors import InputError
+
+log = logging.getLogger(__name__)
 
 # Referenced types before the types that refer to them (the cross-team Bundle order).
 TYPE_ORDER = (
@@ -37,6 +42,8 @@ class PushInput:
     study: str
     resources: Iterator[dict[str, Any]]
     kind: str
+    # Source rows the mapper rejected so far; final once ``resources`` is exhausted.
+    rejected: Callable[[], int] = lambda: 0
 
 
 def open_input(path: str | Path) -> PushInput:
@@ -63,15 +70,30 @@ def _study_record(path: Path) -> PushInput:
 
 
 def _package(path: Path) -> PushInput:
-    """A trial package, mapped as it streams by the package mapper."""
-    try:
-        module = importlib.import_module("adapter.package")
-    except ImportError as error:
-        raise InputError(
-            "pushing a trial package needs the package mapper (adapter.package)", source=str(path)
-        ) from error
-    mapped = module.map_package(path)
-    return PushInput(mapped.nct_id, iter(mapped.resources), "trial package")
+    """A trial package: its study's resources (when it names the record) then its subjects' data, mapped as it streams.
+
+    A package that lists only its arms has no record to map: its ResearchStudy must be on the server already
+    (push the record first), or the server refuses the ResearchSubjects that refer to it.
+    """
+    from adapter.package import map_package
+
+    rejected = [0]
+
+    def on_reject(reject: Any) -> None:
+        rejected[0] += 1
+        log.warning("rejected: %s", reject)
+
+    mapping = map_package(path, on_reject=on_reject)
+    record = _package_record(path)
+    study = _study_record(path / record).resources if record else iter(())
+    return PushInput(mapping.nct_id, itertools.chain(study, mapping), "trial package", lambda: rejected[0])
+
+
+def _package_record(path: Path) -> str | None:
+    """The study record the package's descriptor names (map_package has checked the descriptor already)."""
+    descriptor = yaml.safe_load((path / "package.yaml").read_text(encoding="utf-8"))
+    record = descriptor.get("study", {}).get("record")
+    return str(record) if record else None
 
 
 def _ndjson_folder(path: Path) -> PushInput:

@@ -97,10 +97,12 @@ class PushReport:
     removed_action: str = "kept"
     bundles: int = 0
     seconds: float = 0.0
+    # Source rows the mapper rejected (they never became resources); set by whoever ran the mapper.
+    source_rejects: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.source_rejects
 
     def count(self, resource_type: str) -> TypeSummary:
         return self.types.setdefault(resource_type, TypeSummary())
@@ -118,6 +120,7 @@ class PushReport:
             "ok": self.ok,
             "seconds": round(self.seconds, 3),
             "bundles": self.bundles,
+            "sourceRejects": self.source_rejects,
             "types": {name: asdict(summary) for name, summary in sorted(self.types.items())},
             "failures": [
                 {"key": f.key, "identifier": f.identifier, "status": f.status, "message": f.message}
@@ -172,6 +175,8 @@ def format_report(report: PushReport) -> str:
         who = failure.key + (f" ({failure.identifier})" if failure.identifier else "")
         status = f"HTTP {failure.status}: " if failure.status else ""
         lines.append(f"failed: {who}: {status}{failure.message}")
+    if report.source_rejects:
+        lines.append(f"rejected source rows (not pushed): {report.source_rejects}, each logged above")
     if report.removed:
         if report.removed_action == "deleted":
             lines.append(f"removed from the source and deleted from the server: {len(report.removed)}")
