@@ -54,6 +54,9 @@ CREATE INDEX temp.plan_by_tier ON plan (tier, seq) WHERE body IS NOT NULL;
 """
 
 
+_TYPE_OF_KEY = "substr(key, 1, instr(key, '/') - 1)"
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What the journal remembers of one resource."""
@@ -233,9 +236,14 @@ class Journal:
             after = rows[-1][0]
 
     def removed(self) -> list[tuple[str, Recorded]]:
-        """Resources the journal has but this run's plan does not: rows gone from the source."""
+        """Resources the journal has but this run's plan does not: rows gone from the source.
+
+        Only types this run has at all count: pushing a study record alone after its trial package
+        must not make every Patient and Observation look removed.
+        """
         rows = self._db.execute(
             "SELECT key, hash, server_id, version, tier FROM resource "
-            "WHERE key NOT IN (SELECT key FROM plan) ORDER BY tier DESC, key"
+            "WHERE key NOT IN (SELECT key FROM plan) "
+            f"AND {_TYPE_OF_KEY} IN (SELECT DISTINCT {_TYPE_OF_KEY} FROM plan) ORDER BY tier DESC, key"
         ).fetchall()
         return [(row[0], Recorded(*row[1:])) for row in rows]

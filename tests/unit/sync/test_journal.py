@@ -60,3 +60,19 @@ def test_a_journal_belongs_to_one_server_and_study(tmp_path: Path) -> None:
     Journal(path, base_url=BASE, study="NCT1").close()
     with pytest.raises(ConfigError, match="journal of study 'NCT1', not 'NCT2'"):
         Journal(path, base_url=BASE, study="NCT2")
+
+
+def test_only_types_of_this_run_can_be_removed(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite", base_url=BASE, study="NCT1") as journal:
+        journal.record([Written("ResearchStudy/s", "h", "s", "1", 0), Written("Patient/p", "h", "p", "1", 0),
+                        Written("Observation/o", "h", "o", "1", 1)])  # fmt: skip
+        journal.plan_begin()
+        journal.plan_add("ResearchStudy/s", 0, "unchanged", "h", None)  # a study record pushed on its own
+        journal.plan_end()
+        assert journal.removed() == []
+        journal.plan_begin()
+        journal.plan_add("ResearchStudy/s", 0, "unchanged", "h", None)
+        journal.plan_add("Patient/p", 0, "unchanged", "h", None)
+        journal.plan_add("Observation/o2", 1, "create", "h", b"{}")
+        journal.plan_end()
+        assert [key for key, _ in journal.removed()] == ["Observation/o"]
