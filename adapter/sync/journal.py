@@ -54,9 +54,6 @@ CREATE INDEX temp.plan_by_tier ON plan (tier, seq) WHERE body IS NOT NULL;
 """
 
 
-_TYPE_OF_KEY = "substr(key, 1, instr(key, '/') - 1)"
-
-
 @dataclass(frozen=True)
 class Recorded:
     """What the journal remembers of one resource."""
@@ -244,6 +241,7 @@ class Journal:
         rows = self._db.execute(
             "SELECT key, hash, server_id, version, tier FROM resource "
             "WHERE key NOT IN (SELECT key FROM plan) "
-            f"AND {_TYPE_OF_KEY} IN (SELECT DISTINCT {_TYPE_OF_KEY} FROM plan) ORDER BY tier DESC, key"
+            "AND substr(key, 1, instr(key, '/') - 1) IN (SELECT DISTINCT substr(key, 1, instr(key, '/') - 1) FROM plan) "
+            "ORDER BY tier DESC, key"
         ).fetchall()
         return [(row[0], Recorded(*row[1:])) for row in rows]

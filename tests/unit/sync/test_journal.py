@@ -34,6 +34,7 @@ def test_records_survive_reopening_and_plan_does_not(tmp_path: Path) -> None:
         assert journal.plan_tiers() == []
         journal.plan_begin()
         journal.plan_add("Patient/p1", 0, "unchanged", "h1", None)
+        journal.plan_add("Observation/o2", 1, "create", "h3", b"{}")
         journal.plan_end()
         assert [key for key, _ in journal.removed()] == ["Observation/o1"]
         journal.forget(["Observation/o1"])
