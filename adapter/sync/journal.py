@@ -241,7 +241,8 @@ class Journal:
         rows = self._db.execute(
             "SELECT key, hash, server_id, version, tier FROM resource "
             "WHERE key NOT IN (SELECT key FROM plan) "
-            "AND substr(key, 1, instr(key, '/') - 1) IN (SELECT DISTINCT substr(key, 1, instr(key, '/') - 1) FROM plan) "
+            "AND substr(key, 1, instr(key, '/') - 1) IN "
+            "(SELECT DISTINCT substr(key, 1, instr(key, '/') - 1) FROM plan) "
             "ORDER BY tier DESC, key"
         ).fetchall()
         return [(row[0], Recorded(*row[1:])) for row in rows]
