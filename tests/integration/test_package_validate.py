@@ -1,0 +1,90 @@
+"""The seed trial package maps to resources that pass the HAPI FHIR R4 server's ``$validate``.
+
+The sample holds, for every row of every mapping table (each test code, answer and
+abnormal flag; each product and route; each unit spelling the sites use), and for
+each enrollment state, sex, value type and effective[x] form, at least one resource.
+The test fails if the seed package stops covering a table row, so a new mapping
+entry must come with seed data that exercises it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from adapter.package import map_package
+from adapter.sources.codetables import load_code_tables
+from tests.conftest import REPO, validation_errors
+
+pytestmark = pytest.mark.integration
+
+SEED = REPO / "fixtures" / "NCT04753476"
+
+
+def features(resource: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+    """What mapping rows and shapes a resource exercises."""
+    kind = resource["resourceType"]
+    yield (kind,)
+    for coding in resource.get("code", {}).get("coding", []):
+        yield ("code", coding["system"], coding["code"])
+    for coding in resource.get("valueCodeableConcept", {}).get("coding", []):
+        yield ("answer", coding["system"], coding["code"])
+    for concept in resource.get("interpretation", []):
+        yield ("flag", concept["coding"][0]["code"])
+    if "valueQuantity" in resource:
+        yield ("unit", resource["valueQuantity"]["code"])
+    for coding in resource.get("medicationCodeableConcept", {}).get("coding", []):
+        yield ("product", coding["system"], coding["code"])
+    for coding in resource.get("dosage", {}).get("route", {}).get("coding", []):
+        yield ("route", coding["system"], coding["code"])
+    shape = sorted(k for k in resource if k.startswith(("value", "effective")) or k in ("referenceRange",
+                                                                                             "statusReason"))
+    yield (kind, "shape", *shape)
+    for element in ("status", "gender"):
+        if element in resource:
+            yield (kind, element, resource[element])
+    yield (kind, "birthDate" in resource, "extension" in resource, "actualArm" in resource)
+
+
+def expected_features() -> set[tuple[str, ...]]:
+    tables = load_code_tables()
+    wanted: set[tuple[str, ...]] = set()
+    for test in tables.tests.values():
+        wanted |= {("code", c.system, c.code) for c in test.codes}
+        wanted |= {("answer", a.system, a.code) for a in test.answers.values()}
+        if test.unit:
+            wanted.add(("unit", test.unit))
+    wanted |= {("flag", flag) for flag in tables.interpretations}
+    for product in tables.products.values():
+        wanted |= {("product", c.system, c.code) for c in product.codes}
+    for route in tables.routes.values():
+        wanted |= {("route", c.system, c.code) for c in route.codes}
+    return wanted
+
+
+def sample() -> list[dict[str, Any]]:
+    """The first resource that shows each feature not yet shown."""
+    chosen, seen = [], set()
+    for resource in map_package(SEED):
+        new = set(features(resource)) - seen
+        if new:
+            chosen.append(resource)
+            seen |= new
+    missing = expected_features() - seen
+    assert not missing, f"the seed package no longer exercises these mapping rows: {sorted(missing)}"
+    return chosen
+
+
+def test_the_sample_covers_every_mapping_row_and_validates(fhir_http: requests.Session, fhir_base_url: str) -> None:
+    resources = sample()
+    problems = {}
+    for resource in resources:
+        errors = validation_errors(fhir_http, fhir_base_url, resource)
+        if errors:
+            problems[f"{resource['resourceType']}/{resource['id']}"] = errors
+    assert not problems, json.dumps(problems, indent=2)
+    assert len(resources) > 40
