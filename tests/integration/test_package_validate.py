@@ -88,3 +88,24 @@ def test_the_sample_covers_every_mapping_row_and_validates(fhir_http: requests.S
             problems[f"{resource['resourceType']}/{resource['id']}"] = errors
     assert not problems, json.dumps(problems, indent=2)
     assert len(resources) > 40
+
+
+def test_every_enrollment_state_and_sex_validates(fhir_http: requests.Session, fhir_base_url: str) -> None:
+    """The seed has completed and withdrawn subjects only; the other states and sexes are built here."""
+    from adapter.mappers.patient import GENDER, patient
+    from adapter.mappers.researchsubject import STATUS, research_subject
+    from adapter.records import Subject
+
+    problems = {}
+    for n, (state, sex) in enumerate(zip(STATUS, [*GENDER, *GENDER], strict=False)):
+        randomized = state not in ("screening", "screen-failed")
+        subject = Subject(
+            nct_id="NCT04753476", site_id="99", subject_id=f"STATE-{n}", sex=sex, consent_date="2020-07-01",
+            status=state, assigned_arm="Control" if randomized else None,
+            end_date="2020-07-29" if state in ("completed", "withdrawn") else None,
+            withdrawal_reason="Withdrew consent" if state == "withdrawn" else None,
+        )
+        for resource in (patient(subject), research_subject(subject)):
+            if errors := validation_errors(fhir_http, fhir_base_url, resource):
+                problems[f"{state}/{resource['resourceType']}"] = errors
+    assert not problems, json.dumps(problems, indent=2)
