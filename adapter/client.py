@@ -190,13 +190,16 @@ class FhirClient:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """Any other GET or DELETE (Bulk Data kick-off, status polls, file downloads): the response, errors raised.
+        """Any other request (Bulk Data kick-off, status polls, file downloads): the response, errors raised.
 
-        ``path`` is relative to the base or an absolute URL; ``stream`` leaves a large body unread until iterated.
+        ``path`` is relative to the base or an absolute URL; ``body`` is sent as FHIR JSON (a POST with a
+        body is not retried); ``stream`` leaves a large response body unread until iterated.
         """
-        return self._request(method, path, params=params, headers=headers, stream=stream)
+        raw = _dumps(body) if body is not None else None
+        return self._request(method, path, params=params, headers=headers, body=raw, stream=stream)
 
     def post_bundle(self, body: bytes | Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
         """POST a transaction or batch Bundle to the base; returns the response Bundle.
