@@ -171,6 +171,76 @@ def run_push(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _add_pull(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pull = commands.add_parser(
+        "pull",
+        help="pull a study back from a FHIR server into NDJSON files (search or Bulk Data $export)",
+        description="Find the study by its NCT number and write it, its Group, Organizations, Locations, subjects, "
+        "Patients, Observations and MedicationAdministrations as <Type>.ndjson files with a manifest.json. "
+        "By default Bulk Data $export is used where the server offers it, search elsewhere. An interrupted "
+        "$export resumes from the status URL saved in the output folder. Exit code 1 when a count check failed.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir pull --server http://127.0.0.1:8080/fhir --study NCT04753476 -o pulled/\n"
+        "  trialfhir pull --server hospital --study NCT04753476 -o pulled/ --search --since 2024-05-01T00:00:00Z\n"
+        "  trialfhir pull --server hospital --study NCT04753476 -o pulled/ --cancel\n\nSee docs/export.md.",
+    )
+    pull.add_argument("--server", required=True, metavar="NAME_OR_URL", help="a server named in the config, or a URL")
+    pull.add_argument("--study", required=True, metavar="NCT_ID", help="the study's NCT number")
+    pull.add_argument("-o", "--output", required=True, metavar="DIR", help="the output folder")
+    pull.add_argument("--config", metavar="FILE", help="the config file (YAML or TOML)")
+    how = pull.add_mutually_exclusive_group()
+    how.add_argument("--bulk", dest="mode", action="store_const", const="bulk", help="use $export or fail")
+    how.add_argument("--search", dest="mode", action="store_const", const="search", help="use search only")
+    how.add_argument("--cancel", dest="mode", action="store_const", const="cancel",
+                     help="cancel the $export whose status URL the folder holds, and stop")  # fmt: skip
+    pull.add_argument("--since", metavar="INSTANT", help="only resources changed after this FHIR instant")
+    pull.set_defaults(handler=run_pull, mode="auto")
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    """``trialfhir pull``: the study's resources into an NDJSON folder."""
+    from adapter.client import FhirClient
+    from adapter.settings import load_settings
+    from adapter.sync.pull import cancel_saved_export, pull
+
+    server = load_settings(args.config).server(args.server)
+    with FhirClient.from_settings(server) as client:
+        if args.mode == "cancel":
+            done = cancel_saved_export(client, args.output)
+            print("export cancelled" if done else f"no export to cancel in {args.output}")
+            return EXIT_OK
+        report = pull(client, args.study, args.output, mode=args.mode, since=args.since)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export",
+        help="export a pulled NDJSON folder as NDJSON, CSV or Parquet tables, or CDISC SDTM",
+        description="Write the resources of an NDJSON folder (as 'trialfhir pull' makes it) in a standard form: "
+        "ndjson (Bulk Data layout with a manifest), csv or parquet (one table per resource type), or sdtm "
+        "(DM, LB, VS, EX as CSV and SAS XPORT v5 with metadata.json).",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir export pulled/ --format sdtm -o sdtm/\n"
+        "  trialfhir export pulled/ --format parquet -o tables/\n\nSee docs/export.md.",
+    )
+    export.add_argument("folder", metavar="DIR", help="the NDJSON folder")
+    export.add_argument("--format", required=True, choices=("ndjson", "csv", "parquet", "sdtm"))
+    export.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the output folder")
+    export.add_argument("--study", metavar="NCT_ID", help="the study, when the folder holds several")
+    export.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``trialfhir export``: an NDJSON folder in one standard format."""
+    from adapter.export.exporter import export
+
+    report = export(args.folder, args.output, args.format, nct_id=args.study)
+    print("\n".join(report.lines()))
+    return EXIT_OK
+
+
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
@@ -215,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_map(commands)
     _add_push(commands)
+    _add_pull(commands)
+    _add_export(commands)
     _add_serve(commands)
     return parser
 
