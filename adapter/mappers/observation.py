@@ -20,6 +20,7 @@ Choices that are not obvious:
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, quantity, reference
 from adapter.fhir.ids import resource_id
@@ -47,9 +48,14 @@ def observation_id(measurement: Measurement) -> str:
     return resource_id("Observation", m.nct_id, m.site_id, m.subject_id, m.visit.code, m.test_code, m.collected_at)
 
 
+@lru_cache(maxsize=64)
+def _research_study_id(nct_id: str) -> str:
+    return resource_id("ResearchStudy", nct_id)
+
+
 def study_link(nct_id: str) -> JSON:
     """The R4 workflow-researchStudy extension pointing at the study's ResearchStudy."""
-    study = reference("ResearchStudy", resource_id("ResearchStudy", nct_id))
+    study = reference("ResearchStudy", _research_study_id(nct_id))
     return extension(RESEARCH_STUDY_EXTENSION, valueReference=study)
 
 

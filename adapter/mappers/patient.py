@@ -10,6 +10,8 @@ PSEUDED) so a server's consumers know the identifier is not a hospital's.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from adapter.fhir.datatypes import JSON, coding, compact, identifier
 from adapter.fhir.ids import resource_id
 from adapter.records import Subject
@@ -20,6 +22,9 @@ GENDER = {"M": "male", "F": "female", "U": "unknown", "UNDIFFERENTIATED": "other
 PSEUDONYMIZED = coding("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "PSEUDED", "pseudonymized")
 
 
+# Cached: every Observation and dose of a subject refers to its Patient, and the rows
+# of a subject come together.
+@lru_cache(maxsize=4096)
 def patient_id(nct_id: str, site_id: str, subject_id: str) -> str:
     """The Patient id of a subject (the same natural key as its ResearchSubject)."""
     return resource_id("Patient", nct_id, site_id, subject_id)

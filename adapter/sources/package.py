@@ -290,8 +290,11 @@ def _open_text(path: Path) -> Any:
     return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+
+
 def _bad_text(value: str) -> bool:
-    return any("\udc80" <= char <= "\udcff" for char in value)
+    return _UNDECODED.search(value) is not None
 
 
 def csv_rows(path: Path, file_name: str) -> Iterator[tuple[int, dict[str, str]] | Reject]:
@@ -332,8 +335,10 @@ def _cells(fields: list[str], names: list[str], known: Mapping[str, _Column]) ->
     for name, raw in zip(names, fields, strict=True):
         value = raw.strip()
         if _bad_text(value):
-            bad = next(c for c in value if "\udc80" <= c <= "\udcff")
-            raise _RowError(name, f"is not valid UTF-8 (byte 0x{ord(bad) - 0xDC00:02X}); save the file as UTF-8")
+            bad = _UNDECODED.search(value)
+            assert bad is not None
+            raise _RowError(name, f"is not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02X}); "
+                            "save the file as UTF-8")
         if "\x00" in value:
             raise _RowError(name, "contains a NUL byte")
         if value:
