@@ -94,7 +94,7 @@ class PackageMapping:
         package: Package,
         *,
         strict: bool = False,
-        on_reject: Callable[[Reject], None] | None = None,
+        on_reject: Callable[[Reject], object] | None = None,
     ) -> None:
         self.package = package
         self.strict = strict
@@ -159,7 +159,7 @@ def map_package(
     path: str | Path,
     *,
     strict: bool = False,
-    on_reject: Callable[[Reject], None] | None = None,
+    on_reject: Callable[[Reject], object] | None = None,
 ) -> PackageMapping:
     """Load the package at ``path`` (InputError when its descriptor is wrong) for mapping.
 
