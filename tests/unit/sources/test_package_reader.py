@@ -280,6 +280,8 @@ def test_strict_mode_stops_at_the_first_bad_row_with_its_place(tmp_path: Path) -
         (DESCRIPTOR.replace("{code: D7,", "{code: SCR,"), "visit 'SCR' is listed twice"),
         (DESCRIPTOR + "sites: []\n", "duplicate key 'sites'"),
         (DESCRIPTOR.replace('  arms: ["Secretome-MSCs", "Control"]\n', ""), "exactly one of them"),
+        (DESCRIPTOR.replace('  arms: ["Secretome-MSCs", "Control"]', "  record: ../../etc/passwd"), "does not match"),
+        (DESCRIPTOR + "mappings:\n  units: ./../units.yaml\n", "does not match"),
     ],
 )
 def test_descriptor_problems_are_input_errors(tmp_path: Path, descriptor: str, message: str) -> None:
