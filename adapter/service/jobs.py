@@ -10,14 +10,19 @@ the job's summary and errors.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from adapter.client import FhirClient
 from adapter.errors import ConfigError
+from adapter.export.exporter import export
 from adapter.service.runner import JobContext, JobFunction, JobResult
 from adapter.service.studies import StudyFiles
 from adapter.settings import ServerSettings, Settings
 from adapter.sync.journal import Journal, journal_path
+from adapter.sync.pull import PullReport, pull
 from adapter.sync.push import PushReport, push
 
 
@@ -87,8 +92,45 @@ def run_push(context: JobContext, *, settings: Settings, studies: StudyFiles) ->
 
 
 def run_pull(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
-    raise ConfigError("pull jobs wait for the pull engine (adapter.sync.pull)")
+    """Pull the study back from the server into the job's files: ``<Type>.ndjson`` and ``manifest.json``."""
+    report = _pull(context, settings, context.files)
+    return JobResult(
+        summary=_pull_summary(report), errors=[{"message": p} for p in report.problems], failed=not report.ok
+    )
 
 
 def run_export(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
-    raise ConfigError("export jobs wait for the pull engine (adapter.sync.pull)")
+    """Pull the study, then export it (NDJSON, CSV, Parquet or SDTM) into the job's files."""
+    fmt = str(context.job.options.get("format", "csv"))
+    pulled = _pull(context, settings, context.folder / "pulled")
+    context.check()
+    exported = export(context.folder / "pulled", context.files, fmt, nct_id=context.job.study)
+    summary = {**_pull_summary(pulled), "format": fmt, "exported": exported.files, "excluded": exported.excluded}
+    return JobResult(summary=summary, errors=[{"message": p} for p in pulled.problems], failed=not pulled.ok)
+
+
+def _pull(context: JobContext, settings: Settings, output: Path) -> PullReport:
+    server = _server(settings, context.job.server)
+    options = context.job.options
+
+    def sleep(seconds: float) -> None:
+        # Bulk Data polls wait here: a cancel or a shutdown is noticed between polls.
+        context.check()
+        time.sleep(seconds)
+        context.check()
+
+    context.check()
+    with FhirClient.from_settings(server) as client:
+        report = pull(client, context.job.study, output, mode=options.get("mode", "auto"), since=options.get("since"),
+                      sleep=sleep)  # fmt: skip
+    context.progress(done=sum(report.counts.values()), total=sum(report.counts.values()))
+    return report
+
+
+def _pull_summary(report: PullReport) -> dict[str, Any]:
+    return {
+        "mode": report.mode,
+        "types": {kind: {"pulled": count} for kind, count in sorted(report.counts.items())},
+        "duplicates": report.duplicates,
+        "problems": report.problems,
+    }

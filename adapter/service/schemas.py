@@ -14,7 +14,9 @@ from typing import Any
 
 import jsonschema
 
+from adapter.export.exporter import FORMATS as EXPORT_FORMATS
 from adapter.service.problems import ApiError
+from adapter.sync.pull import MODES as PULL_MODES
 
 STUDY_ID: dict[str, Any] = {"type": "string", "pattern": "^NCT[0-9]{8}$", "description": "NCT number"}
 JOB_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
@@ -33,8 +35,23 @@ PUSH_OPTIONS: dict[str, Any] = {
         "delete_removed": {"type": "boolean", "description": "delete resources whose rows left the source"},
     },
 }
-PULL_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
-EXPORT_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+_PULL_PROPERTIES: dict[str, Any] = {
+    "mode": {"enum": list(PULL_MODES), "description": "search, Bulk Data $export, or auto (bulk when offered)"},
+    "since": {
+        "type": "string",
+        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$",
+        "description": "a FHIR instant: only resources changed after it",
+    },
+}
+PULL_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": _PULL_PROPERTIES}
+EXPORT_OPTIONS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **_PULL_PROPERTIES,
+        "format": {"enum": list(EXPORT_FORMATS), "description": "what to write (default csv)"},
+    },
+}
 
 OPTIONS: dict[str, dict[str, Any]] = {"push": PUSH_OPTIONS, "pull": PULL_OPTIONS, "export": EXPORT_OPTIONS}
 
