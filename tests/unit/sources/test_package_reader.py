@@ -309,3 +309,18 @@ def test_records_carry_resolved_codes_and_values(tmp_path: Path) -> None:
     assert measurement.value == Code("http://snomed.info/sct", "260373001", "Detected (qualifier value)")
     assert measurement.interpretation is not None and measurement.interpretation.code == "A"
     assert isinstance(measurement.value, Code) and not isinstance(measurement.value, Decimal)
+
+
+def test_windows_line_endings_are_read(tmp_path: Path) -> None:
+    content = measurements(GOOD_IL6, "S1,D7,IL6,3,pg/mL,2020-07-08T08:30,,,").replace("\n", "\r\n")
+    resources, report = run(write_package(tmp_path, measurements=content))
+    assert report.rejects == [] and len(observations(resources)) == 2
+
+
+def test_a_cell_beyond_the_csv_field_limit_rejects_its_row_only(tmp_path: Path) -> None:
+    huge = "x" * 200_000
+    content = measurements(f'S1,SCR,CXR,"{huge}",,2020-07-01T08:30,,,', GOOD_IL6)
+    resources, report = run(write_package(tmp_path, measurements=content))
+    reject = only_reject(report)
+    assert reject.line == 2 and "cannot be read as CSV: field larger than field limit" in reject.reason
+    assert len(observations(resources)) == 1
