@@ -52,6 +52,7 @@ CSV_SCHEMAS = {
 # The JSON Schema keywords a CSV column schema may use: the reader compiles exactly these.
 COLUMN_KEYWORDS = frozenset({"type", "pattern", "enum", "maxLength", "description"})
 FHIR_INTEGER = range(-(2**31), 2**31)
+MAX_DIGITS = 32  # more digits than any measurement has; keeps JSON numbers finite
 _DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,10}$")
 # Enrollment states after which a subject has an arm and has begun the study.
@@ -394,6 +395,8 @@ def _decimal(row: Mapping[str, str], column: str) -> Decimal | None:
         return None
     if not _DECIMAL.match(value):
         raise _RowError(column, f"{_shown(value)} is not a number (use digits and a decimal point, e.g. 12.5)")
+    if len(value.lstrip("+-0.")) > MAX_DIGITS:
+        raise _RowError(column, f"{_shown(value)} has more than {MAX_DIGITS} digits; no measurement is that precise")
     try:
         return Decimal(value)
     except InvalidOperation as error:  # pragma: no cover - the pattern admits only valid decimals

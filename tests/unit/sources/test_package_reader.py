@@ -61,6 +61,7 @@ def test_a_clean_row_becomes_an_observation_in_the_site_time_zone(tmp_path: Path
         ("S1,SCR,IL6,twelve,pg/mL,2020-07-01T08:30,,,", "value", "'twelve' is not a number"),
         ("S1,SCR,IL6,1e3,pg/mL,2020-07-01T08:30,,,", "value", "is not a number"),
         ("S1,SCR,IL6,NaN,pg/mL,2020-07-01T08:30,,,", "value", "is not a number"),
+        ("S1,SCR,IL6," + "9" * 400 + ",pg/mL,2020-07-01T08:30,,,", "value", "has more than 32 digits"),
         ("S2,SCR,IL6,12.5,pg/mL,2020-07-01T08:30,,,", "collected_at", "site N has no time_zone"),
         ("S1,SCR,IL6,12.5,pg/mL,2020-02-30T08:30,,,", "collected_at", "is not a valid date and time"),
         ("S1,SCR,IL6,12.5,pg/mL,01/07/2020 08:30,,,", "collected_at", "does not have the expected form"),
