@@ -1,0 +1,145 @@
+"""Pull and export against the HAPI server: search = $export, resume, and the seed trial's round trip.
+
+The seed trial is pushed with the project's push (study record, then trial package);
+both are idempotent PUTs to deterministic ids, so the shared server ends the same
+whatever ran before. Counts are by our study only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.client import FhirClient
+from adapter.export.exporter import export
+from adapter.mappers.observation import observation_id
+from adapter.sources.package import load_package, read_measurements, read_subjects
+from adapter.sync.inputs import open_input
+from adapter.sync.journal import Journal
+from adapter.sync.pull import STATUS_FILE, pull
+from adapter.sync.push import push
+
+pytestmark = pytest.mark.integration
+
+SEED = Path(__file__).resolve().parents[2] / "fixtures" / "NCT04753476"
+NCT = "NCT04753476"
+
+
+@pytest.fixture(scope="module")
+def seeded(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    journal_dir = tmp_path_factory.mktemp("journal")
+    with FhirClient(fhir_base_url) as client:
+        for source in (SEED / "study.json", SEED):
+            given = open_input(str(source))
+            with Journal(journal_dir / f"{given.kind}.sqlite", base_url=fhir_base_url, study=given.study) as journal:
+                report = push(given.resources, client=client, journal=journal, study=given.study)
+            assert report.ok, report.failures
+    return fhir_base_url
+
+
+@pytest.fixture(scope="module")
+def by_search(seeded: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("search")
+    with FhirClient(seeded) as client:
+        report = pull(client, NCT, out, mode="search")
+    assert report.ok, report.problems
+    return out
+
+
+def _resources(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for path in folder.glob("*.ndjson"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            resource = json.loads(line)
+            found[(resource["resourceType"], resource["id"])] = resource
+    return found
+
+
+def test_pull_by_search_and_by_export_give_the_same_resources(seeded: str, by_search: Path, tmp_path: Path) -> None:
+    with FhirClient(seeded) as client:
+        report = pull(client, NCT, tmp_path, mode="bulk")
+    assert report.mode == "bulk" and report.ok, report.problems
+    searched, exported = _resources(by_search), _resources(tmp_path)
+    assert set(searched) == set(exported)
+    assert searched == exported, "same content too, not just the same ids"
+    subjects = sum(1 for kind, _ in searched if kind == "ResearchSubject")
+    assert subjects == sum(1 for _ in _csv(SEED / "subjects.csv"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert {o["type"]: o["count"] for o in manifest["output"]}["Patient"] == subjects
+
+
+def test_an_export_interrupted_after_kick_off_resumes_from_its_saved_status_url(seeded: str, tmp_path: Path) -> None:
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    with FhirClient(seeded) as client, pytest.raises(KeyboardInterrupt):
+        pull(client, NCT, tmp_path, mode="bulk", sleep=interrupt, poll_interval=0.5)
+    saved = json.loads((tmp_path / STATUS_FILE).read_text(encoding="utf-8"))["status"]
+
+    calls: list[tuple[str, str]] = []
+    with FhirClient(seeded) as client:
+        send = client.send
+
+        def recording(method: str, path: str, **options: Any) -> Any:
+            calls.append((method, path))
+            return send(method, path, **options)
+
+        client.send = recording  # type: ignore[method-assign]
+        report = pull(client, NCT, tmp_path, mode="bulk")
+    assert report.ok and report.counts["Observation"] > 0
+    assert not any(method == "POST" for method, _ in calls), "no second kick-off"
+    assert ("GET", saved) in calls, "polled the saved status URL"
+    assert not (tmp_path / STATUS_FILE).exists()
+
+
+def _csv(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def test_round_trip_keeps_every_subject_arm_value_unit_and_time(by_search: Path, tmp_path: Path) -> None:
+    export(by_search, tmp_path / "tables", "csv")
+    export(by_search, tmp_path / "sdtm", "sdtm")
+    dm = {row["SUBJID"]: row for row in _csv(tmp_path / "sdtm" / "dm.csv")}
+    for subject in _csv(SEED / "subjects.csv"):
+        row = dm.pop(subject["subject_id"])
+        assert (row["SITEID"], row["ARM"], row["ACTARM"]) == (
+            subject["site_id"], subject["arm_assigned"], subject["arm_actual"])
+        assert row["SEX"] == subject["sex"]
+    assert dm == {}, "no subject the source does not have"
+
+    observations = {row["id"]: row for row in _csv(tmp_path / "tables" / "Observation.csv")}
+    findings = {(r["USUBJID"], r["LBDTC"], r["LBLOINC"]): r for r in _csv(tmp_path / "sdtm" / "lb.csv")}
+    package = load_package(SEED)
+    index: dict[str, str] = {}
+    for _ in read_subjects(package, index):
+        pass
+    source_rows = list(_csv(SEED / "measurements.csv"))
+    compared = 0
+    for item in read_measurements(package, index):
+        if not isinstance(item, tuple):
+            continue  # a rejected row: it is in the rejects report, not on the server
+        line, measurement = item
+        source = source_rows[line - 2]
+        row = observations.pop(observation_id(measurement))
+        # The time as the site wrote it (local), now with the site's offset.
+        wrote, got = re.findall(r"\d+", source["collected_at"]), re.findall(r"\d+", row["effective_start"])
+        assert [int(n) for n in wrote[:5]] == [int(n) for n in got[:5]], (source, row["effective_start"])
+        if isinstance(measurement.value, Decimal):
+            assert Decimal(row["value"]) == measurement.value
+            assert row["unit_code"] == measurement.unit
+            if source["unit"] == measurement.unit:
+                assert Decimal(row["value"]) == Decimal(source["value"]), "no conversion, the very value"
+            lab = findings.get((f"{NCT}-{measurement.site_id}-{measurement.subject_id}", row["effective_start"],
+                                row["loinc"]))
+            if lab is not None:
+                assert Decimal(lab["LBSTRESN"]) == measurement.value
+        compared += 1
+    assert compared > 1000 and observations == {}, "every observation comes from a source row"
