@@ -97,15 +97,12 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     body = request.get_json(silent=True) if request.mimetype == "application/json" else None
     if body is None:
         raise ApiError(415 if request.mimetype != "application/json" else 400, "send a JSON object (application/json)")
-    job_request = check_job_request(body)
     app_service = service()
-    # Only a configured server, by name: the API never takes a URL to call.
-    if job_request["server"] not in app_service.settings.servers:
-        raise ApiError(400, f"no FHIR server named {job_request['server']} is configured", expression="server")
+    # The schema admits only configured server names: the API never takes a URL to call.
+    job_request = check_job_request(body, app_service.settings.servers)
     if app_service.store.study(job_request["study"]) is None:
-        raise ApiError(
-            400, f"no study {job_request['study']}; upload it first (POST /api/v1/studies)", expression="study"
-        )
+        message = f"no study {job_request['study']}; upload it first (POST /api/v1/studies)"
+        raise ApiError(404, message, expression="study")
     job = app_service.store.add_job(
         job_request["kind"], job_request["study"], job_request["server"], job_request.get("options", {}), g.client
     )

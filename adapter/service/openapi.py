@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from adapter.service.schemas import JOB_ID, SERVER_NAME, STUDY_ID, job_request_schema
+from adapter.service.schemas import JOB_ID, STUDY_ID, job_request_schema
 from adapter.service.store import STATES
 
 FHIR_JSON = "application/fhir+json"
@@ -45,6 +46,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         503: "not ready",
     }
     return {str(status): _error(meaning[status]) for status in statuses}
+
+
+def _schemas(servers: Iterable[str]) -> dict[str, Any]:
+    return {**_SCHEMAS, "JobRequest": job_request_schema(servers), "Job": _job()}
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -88,68 +93,6 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["studies"],
         "properties": {"studies": {"type": "array", "items": _ref("Study")}},
     },
-    "JobRequest": job_request_schema(),
-    "Job": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "kind",
-            "study",
-            "server",
-            "options",
-            "state",
-            "submitted_by",
-            "created",
-            "started",
-            "finished",
-            "cancel_requested",
-            "progress",
-            "summary",
-            "errors",
-            "files",
-            "resumes",
-            "resumed_by",
-            "url",
-        ],
-        "properties": {
-            "id": JOB_ID,
-            "kind": {"enum": ["push", "pull", "export"]},
-            "study": STUDY_ID,
-            "server": SERVER_NAME,
-            "options": {"type": "object"},
-            "state": {"enum": list(STATES)},
-            "submitted_by": {"type": "string", "description": "the name of the API key that submitted it"},
-            "created": {"type": "string", "format": "date-time"},
-            "started": {"type": ["string", "null"], "format": "date-time"},
-            "finished": {"type": ["string", "null"], "format": "date-time"},
-            "cancel_requested": {"type": "boolean"},
-            "progress": {
-                "type": "object",
-                "description": "counts so far: done, total (when known), and per-kind extras",
-                "additionalProperties": {"type": ["integer", "number", "string", "null"]},
-            },
-            "summary": {
-                "type": "object",
-                "description": "the outcome: per resource type counts under types, and what the engine reports",
-            },
-            "errors": {
-                "type": "array",
-                "items": {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
-            },
-            "files": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "size", "url"],
-                    "properties": {"name": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}},
-                },
-            },
-            "resumes": {"type": ["string", "null"], "description": "the interrupted job this one resumes"},
-            "resumed_by": {"type": ["string", "null"], "description": "the job that resumed this one"},
-            "url": {"type": "string"},
-        },
-    },
     "JobList": {
         "type": "object",
         "required": ["jobs"],
@@ -184,6 +127,73 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+def _job() -> dict[str, Any]:
+    """A job as the API shows it (its server may have left the config since: any name)."""
+    job: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "kind",
+            "study",
+            "server",
+            "options",
+            "state",
+            "submitted_by",
+            "created",
+            "started",
+            "finished",
+            "cancel_requested",
+            "progress",
+            "summary",
+            "errors",
+            "files",
+            "resumes",
+            "resumed_by",
+            "url",
+        ],
+        "properties": {
+            "id": JOB_ID,
+            "kind": {"enum": ["push", "pull", "export"]},
+            "study": STUDY_ID,
+            "server": {"type": "string"},
+            "options": {"type": "object"},
+            "state": {"enum": list(STATES)},
+            "submitted_by": {"type": "string", "description": "the name of the API key that submitted it"},
+            "created": {"type": "string", "format": "date-time"},
+            "started": {"type": ["string", "null"], "format": "date-time"},
+            "finished": {"type": ["string", "null"], "format": "date-time"},
+            "cancel_requested": {"type": "boolean"},
+            "progress": {
+                "type": "object",
+                "description": "counts so far: done, total (when known), and per-kind extras",
+                "additionalProperties": {"type": ["integer", "number", "string", "null"]},
+            },
+            "summary": {
+                "type": "object",
+                "description": "the outcome: per resource type counts under types, and what the engine reports",
+            },
+            "errors": {
+                "type": "array",
+                "items": {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
+            },
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "size", "url"],
+                    "properties": {"name": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}},
+                },
+            },
+            "resumes": {"type": ["string", "null"], "description": "the interrupted job this one resumes"},
+            "resumed_by": {"type": ["string", "null"], "description": "the job that resumed this one"},
+            "url": {"type": "string"},
+        },
+    }
+    return job
+
 
 _STUDY_PARAMETER = {"name": "study_id", "in": "path", "required": True, "schema": STUDY_ID}
 _JOB_PARAMETER = {"name": "job_id", "in": "path", "required": True, "schema": JOB_ID}
@@ -272,7 +282,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
                 "responses": {
                     "202": {**_json(_ref("Job"), "queued"), "headers": _LOCATION},
-                    **_errors(400, 401, 415),
+                    **_errors(400, 401, 404, 415),
                 },
             },
         },
@@ -316,8 +326,43 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document."""
+# operationId of each operation: the name of the view that serves it.
+OPERATION_IDS = {
+    ("/healthz", "get"): "healthz",
+    ("/readyz", "get"): "readyz",
+    ("/openapi.json", "get"): "openapi",
+    ("/", "get"): "status_page",
+    ("/api/v1/studies", "get"): "list_studies",
+    ("/api/v1/studies", "post"): "add_study",
+    ("/api/v1/studies/{study_id}", "get"): "get_study",
+    ("/api/v1/studies/{study_id}/bundle", "get"): "get_study_bundle",
+    ("/api/v1/jobs", "get"): "list_jobs",
+    ("/api/v1/jobs", "post"): "submit_job",
+    ("/api/v1/jobs/{job_id}", "get"): "get_job",
+    ("/api/v1/jobs/{job_id}", "delete"): "cancel_job",
+    ("/api/v1/jobs/{job_id}/files/{name}", "get"): "get_job_file",
+    ("/api/v1/servers", "get"): "list_servers",
+}
+_STUDY_LINKS = {
+    name: {"operationId": name, "parameters": {"study_id": "$response.body#/id"}}
+    for name in ("get_study", "get_study_bundle")
+}
+_JOB_LINKS = {
+    name: {"operationId": name, "parameters": {"job_id": "$response.body#/id"}} for name in ("get_job", "cancel_job")
+}
+
+
+def _with_operation_ids(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method), operation_id in OPERATION_IDS.items():
+        paths[path][method]["operationId"] = operation_id
+    for status in ("200", "201"):
+        paths["/api/v1/studies"]["post"]["responses"][status]["links"] = _STUDY_LINKS
+    paths["/api/v1/jobs"]["post"]["responses"]["202"]["links"] = _JOB_LINKS
+    return paths
+
+
+def openapi_document(version: str, servers: Iterable[str]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document; ``servers`` are the configured FHIR servers a job may name."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -328,9 +373,9 @@ def openapi_document(version: str) -> dict[str, Any]:
         },
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "security": [{"bearer": []}, {"basic": []}],
-        "paths": _paths(),
+        "paths": _with_operation_ids(_paths()),
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": _schemas(servers),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API key"},
                 "basic": {"type": "http", "scheme": "basic", "description": "any user name, the API key as password"},

@@ -31,7 +31,7 @@ def readyz() -> Response:
 
 @blueprint.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document(__version__))
+    return jsonify(openapi_document(__version__, service().settings.servers))
 
 
 @blueprint.get("/")

@@ -20,11 +20,12 @@ from adapter.sync.pull import MODES as PULL_MODES
 
 STUDY_ID: dict[str, Any] = {"type": "string", "pattern": "^NCT[0-9]{8}$", "description": "NCT number"}
 JOB_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
-SERVER_NAME: dict[str, Any] = {
-    "type": "string",
-    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-    "description": "the name of a configured FHIR server (never a URL)",
-}
+
+
+def server_name(servers: Iterable[str]) -> dict[str, Any]:
+    """A configured server's name: the only servers a job may name (the API never takes a URL to call)."""
+    return {"type": "string", "enum": sorted(servers), "description": "the name of a configured FHIR server"}
+
 
 PUSH_OPTIONS: dict[str, Any] = {
     "type": "object",
@@ -55,24 +56,27 @@ EXPORT_OPTIONS: dict[str, Any] = {
 
 OPTIONS: dict[str, dict[str, Any]] = {"push": PUSH_OPTIONS, "pull": PULL_OPTIONS, "export": EXPORT_OPTIONS}
 
-JOB_ENVELOPE: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["kind", "study", "server"],
-    "properties": {
-        "kind": {"enum": list(OPTIONS)},
-        "study": STUDY_ID,
-        "server": SERVER_NAME,
-        "options": {"type": "object"},
-    },
-}
+
+def job_envelope(servers: Iterable[str]) -> dict[str, Any]:
+    """A job request without the options of its kind."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "study", "server"],
+        "properties": {
+            "kind": {"enum": list(OPTIONS)},
+            "study": STUDY_ID,
+            "server": server_name(servers),
+            "options": {"type": "object"},
+        },
+    }
 
 
-def job_request_schema() -> dict[str, Any]:
+def job_request_schema(servers: Iterable[str]) -> dict[str, Any]:
     """The whole job request as one schema: one alternative per kind."""
     alternatives = []
     for kind, options in OPTIONS.items():
-        variant = copy.deepcopy(JOB_ENVELOPE)
+        variant = job_envelope(servers)
         variant["properties"]["kind"] = {"const": kind}
         variant["properties"]["options"] = copy.deepcopy(options)
         alternatives.append(variant)
@@ -92,9 +96,9 @@ def check(instance: Any, schema: Mapping[str, Any], prefix: Iterable[str | int] 
     raise ApiError(400, message, expression=dotted(path) or None)
 
 
-def check_job_request(body: Any) -> dict[str, Any]:
-    """A valid job request, or a 400 naming what is wrong."""
-    check(body, JOB_ENVELOPE)
+def check_job_request(body: Any, servers: Iterable[str]) -> dict[str, Any]:
+    """A valid job request naming one of ``servers``, or a 400 naming what is wrong."""
+    check(body, job_envelope(servers))
     check(body.get("options", {}), OPTIONS[body["kind"]], ["options"])
     return dict(body)
 

@@ -99,17 +99,22 @@ class Api:
         return self("POST", "/api/v1/studies", data=buffer.getvalue(), headers={"Content-Type": "application/zip"})
 
 
-@pytest.fixture
-def service(fhir_base_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+def start_service(tmp_path: Path, servers: str) -> ServiceProcess:
+    """A started service whose config names ``servers`` (YAML lines under ``servers:``)."""
     config = tmp_path / "service.yaml"
     config.write_text(
-        f"journal_dir: {tmp_path / 'journal'}\n"
-        f"servers:\n  hapi:\n    base_url: {fhir_base_url}\n    bundle_entries: 100\n"
+        f"journal_dir: {tmp_path / 'journal'}\nservers:\n{servers}"
         f"service:\n  data_dir: {tmp_path / 'data'}\n  workers: 2\n  api_keys:\n    e2e: {hash_key(KEY)}\n",
         encoding="utf-8",
     )
     process = ServiceProcess(config=config, port=free_port(), log=tmp_path / "service.log")
     process.start()
+    return process
+
+
+@pytest.fixture
+def service(fhir_base_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    process = start_service(tmp_path, f"  hapi:\n    base_url: {fhir_base_url}\n    bundle_entries: 100\n")
     try:
         yield process
     finally:

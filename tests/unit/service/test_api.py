@@ -131,9 +131,10 @@ def test_a_job_naming_an_unknown_server_is_refused_before_anything_runs(make_app
     assert calls == []
 
 
-def test_a_job_naming_an_unknown_study_is_400(client: FlaskClient) -> None:
+def test_a_job_naming_an_unknown_study_is_404(client: FlaskClient) -> None:
     response = client.post("/api/v1/jobs", json=JOB, headers=AUTH)
-    assert response.status_code == 400 and response.json["issue"][0]["expression"] == ["study"]
+    assert response.status_code == 404 and response.json["issue"][0]["expression"] == ["study"]
+    assert_documented("/api/v1/jobs", "post", 404, response.json)
 
 
 def test_a_job_body_must_be_json(client: FlaskClient) -> None:
@@ -300,5 +301,13 @@ def test_openapi_document_is_served_and_lists_every_route(client: FlaskClient) -
         if rule.endpoint == "static":
             continue
         path = str(rule.rule).replace("<", "{").replace(">", "}")
-        routes |= {(path, method) for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
-    assert routes == documented
+        routes |= {
+            (path, method, rule.endpoint.split(".")[-1])
+            for method in rule.methods or ()
+            if method not in ("HEAD", "OPTIONS")
+        }
+    documented_ids = {
+        (path, method, document["paths"][path][method.lower()]["operationId"]) for path, method in documented
+    }
+    assert routes == documented_ids
+    assert document["components"]["schemas"]["JobRequest"]["oneOf"][0]["properties"]["server"]["enum"] == ["hapi"]
