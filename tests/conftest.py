@@ -42,7 +42,7 @@ def fhir_base_url() -> Iterator[str]:
         return
     tool = _load_server_tool()
     port = _free_port()
-    url = tool.start(port, "mem", "2g")
+    url = tool.start(port, "mem", "4g")
     try:
         yield url
     finally:

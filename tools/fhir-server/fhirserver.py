@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("FHIR_PORT", "8080")))
     parser.add_argument("--db", choices=["mem", "file"], default=os.environ.get("FHIR_DB", "mem"),
                         help="in-memory H2 (default) or a file-backed H2 database in run/")
-    parser.add_argument("--heap", default=os.environ.get("FHIR_HEAP", "2g"))
+    parser.add_argument("--heap", default=os.environ.get("FHIR_HEAP", "4g"))
     args = parser.parse_args()
     if args.action == "build":
         build(force=True)
