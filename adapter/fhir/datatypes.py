@@ -36,7 +36,9 @@ def period(start: str | None = None, end: str | None = None) -> JSON:
     return compact({"start": start, "end": end})
 
 
-def quantity(value: float | int, unit: str, *, system: str = "http://unitsofmeasure.org", code: str | None = None) -> JSON:
+def quantity(
+    value: float | int, unit: str, *, system: str = "http://unitsofmeasure.org", code: str | None = None
+) -> JSON:
     """A Quantity; ``unit`` is shown to people, ``code`` (default: the unit) is the UCUM code."""
     return compact({"value": value, "unit": unit, "system": system, "code": code if code is not None else unit})
 

@@ -33,7 +33,7 @@ START_TIMEOUT_S = 600
 
 def build(force: bool = False) -> None:
     """Compile the launcher and write its classpath (downloads jars on first run)."""
-    sources = sorted(p for p in (HERE / "src").rglob("*") if p.is_file()) + [HERE / "pom.xml"]
+    sources = [*sorted(p for p in (HERE / "src").rglob("*") if p.is_file()), HERE / "pom.xml"]
     if not force and CLASSPATH_FILE.exists():
         built = CLASSPATH_FILE.stat().st_mtime
         if all(p.stat().st_mtime <= built for p in sources):
