@@ -13,7 +13,8 @@ Two ways, one result (``<Type>.ndjson`` files and ``manifest.json``):
   the study's patients as the ``patient`` parameter (a POST of Parameters), else
   search. The kick-off asks ``Prefer: respond-async``; the status URL is saved in
   ``export-status.json`` so an interrupted pull resumes by polling it; polls honour
-  ``Retry-After`` up to ``poll_cap`` seconds; files stream
+  ``Retry-After`` up to ``poll_cap`` seconds (a saved job the server no longer
+  knows, 404 or 410, is started again); files stream
   to disk (gzip transfer encoding accepted); on an abort the job is cancelled with
   DELETE. The study-level resources are not in the Patient compartment and always
   come by search.
@@ -47,6 +48,7 @@ STATUS_FILE = "export-status.json"
 PAGE_SIZE = 200
 PATIENT_CHUNK = 50
 SUBJECT_TYPES = ("Observation", "MedicationAdministration")
+GONE = (404, 410)  # what a status URL answers when the server no longer has the job
 
 
 @dataclass
@@ -328,10 +330,19 @@ class _Bulk:
     def run(self, kickoff: Kickoff, sink: _Sink, *, study_id: str) -> str:
         """Kick off (or resume) the export, wait for it, stream its files into the sink; the transaction time."""
         status_url = self._saved_status(kickoff)
+        resumed = status_url is not None
         if status_url is None:
             status_url = self._kick_off(kickoff)
         try:
-            manifest = self._wait(status_url)
+            try:
+                manifest = self._wait(status_url)
+            except ServerError as error:
+                if not (resumed and error.status in GONE):
+                    raise
+                # Servers keep a job for a while only; one that expired is no reason to fail: start it again.
+                log.warning("the saved export at %s is gone (HTTP %s); starting a new one", status_url, error.status)
+                status_url = self._kick_off(kickoff)
+                manifest = self._wait(status_url)
             for output in manifest.get("output", []):
                 self._download(str(output["url"]), str(output.get("type", "")), sink, study_id)
         except KeyboardInterrupt:
