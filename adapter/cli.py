@@ -127,45 +127,23 @@ def run_push(args: argparse.Namespace) -> int:
     """``trialfhir push``: plan against the journal, write what changed, report per type."""
     import json
 
-    from adapter.client import FhirClient
     from adapter.settings import load_settings
     from adapter.sync.inputs import open_input
-    from adapter.sync.journal import Journal, journal_path
-    from adapter.sync.push import PushReport, format_report, push, terminal_progress
+    from adapter.sync.push import format_report, push_source, terminal_progress
 
     settings = load_settings(args.config)
     server = settings.server(args.server)
     source = open_input(args.source)
-    path = journal_path(settings.journal_dir, server.base_url, source.study)
-    log.info("%s %s, journal %s", source.kind, source.study, path)
-    with (
-        FhirClient.from_settings(server) as client,
-        Journal(path, base_url=server.base_url, study=source.study) as journal,
-        terminal_progress(sys.stderr, enabled=not args.json) as progress,
-    ):
-
-        def planned(report: PushReport) -> None:
-            report.source_rejects = source.rejected()
-            if report.source_rejects and args.delete_removed:
-                # A rejected row looks removed: deleting would throw away its last good version.
-                reason = f"{report.source_rejects} source row(s) were rejected; --delete-removed would delete"
-                raise InputError(f"{reason} what they wrote before (fix them, or push without it)", source=args.source)
-            progress.start(report)
-
-        report = push(
-            source.resources,
-            client=client,
-            journal=journal,
-            study=source.study,
-            bundle_entries=server.bundle_entries,
-            bundle_bytes=server.bundle_bytes,
-            concurrency=server.concurrency,
-            write_mode=server.write_mode,
+    with terminal_progress(sys.stderr, enabled=not args.json) as progress:
+        report = push_source(
+            source,
+            server,
+            settings.journal_dir,
             full=args.full,
             dry_run=args.dry_run,
             delete_removed=args.delete_removed,
             progress=progress.advance,
-            on_planned=planned,
+            on_planned=progress.start,
         )
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -21,9 +21,8 @@ from adapter.export.exporter import export
 from adapter.service.runner import JobContext, JobFunction, JobResult
 from adapter.service.studies import StudyFiles
 from adapter.settings import ServerSettings, Settings
-from adapter.sync.journal import Journal, journal_path
 from adapter.sync.pull import PullReport, pull
-from adapter.sync.push import PushReport, push
+from adapter.sync.push import PushReport, push_source
 
 
 def engine_kinds(settings: Settings, studies: StudyFiles) -> Mapping[str, JobFunction]:
@@ -63,26 +62,16 @@ def run_push(context: JobContext, *, settings: Settings, studies: StudyFiles) ->
         context.progress(done=done)
 
     context.check()
-    path = journal_path(settings.journal_dir, server.base_url, source.study)
-    with (
-        FhirClient.from_settings(server) as client,
-        Journal(path, base_url=server.base_url, study=source.study) as journal,
-    ):
-        report = push(
-            source.resources,
-            client=client,
-            journal=journal,
-            study=source.study,
-            bundle_entries=server.bundle_entries,
-            bundle_bytes=server.bundle_bytes,
-            concurrency=server.concurrency,
-            write_mode=server.write_mode,
-            full=bool(job.options.get("full")),
-            dry_run=bool(job.options.get("dry_run")),
-            delete_removed=bool(job.options.get("delete_removed")),
-            progress=advanced,
-            on_planned=planned,
-        )
+    report = push_source(
+        source,
+        server,
+        settings.journal_dir,
+        full=bool(job.options.get("full")),
+        dry_run=bool(job.options.get("dry_run")),
+        delete_removed=bool(job.options.get("delete_removed")),
+        progress=advanced,
+        on_planned=planned,
+    )
     summary = report.to_json()
     errors = [
         {"message": f"{failure['key']}: HTTP {failure['status']}: {failure['message']}"}

@@ -38,6 +38,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from adapter.bundle import (
@@ -50,8 +51,10 @@ from adapter.bundle import (
     references,
 )
 from adapter.client import Capabilities, FhirClient
-from adapter.errors import ConfigError, ServerError, outcome_messages
-from adapter.sync.journal import Journal, Planned, Written, content_hash
+from adapter.errors import ConfigError, InputError, ServerError, outcome_messages
+from adapter.settings import ServerSettings
+from adapter.sync.inputs import PushInput
+from adapter.sync.journal import Journal, Planned, Written, content_hash, journal_path
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +253,54 @@ def push(
                 _delete(pool, concurrency, removed, writer, journal, report, bundle_entries)
     report.seconds = time.monotonic() - started
     return report
+
+
+def push_source(
+    source: PushInput,
+    server: ServerSettings,
+    journal_dir: Path,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    delete_removed: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_planned: Callable[[PushReport], None] | None = None,
+) -> PushReport:
+    """Push an opened input to a configured server with its journal: what the CLI and the service both run."""
+
+    def planned(report: PushReport) -> None:
+        report.source_rejects = source.rejected()
+        if report.source_rejects and delete_removed:
+            # A rejected row looks removed: deleting would throw away its last good version.
+            raise InputError(
+                f"{report.source_rejects} source row(s) were rejected; deleting removed resources would delete "
+                "what they wrote before (fix them, or push without deleting)",
+                source=source.study,
+            )
+        if on_planned:
+            on_planned(report)
+
+    path = journal_path(journal_dir, server.base_url, source.study)
+    log.info("%s %s, journal %s", source.kind, source.study, path)
+    with (
+        FhirClient.from_settings(server) as client,
+        Journal(path, base_url=server.base_url, study=source.study) as journal,
+    ):
+        return push(
+            source.resources,
+            client=client,
+            journal=journal,
+            study=source.study,
+            bundle_entries=server.bundle_entries,
+            bundle_bytes=server.bundle_bytes,
+            concurrency=server.concurrency,
+            write_mode=server.write_mode,
+            full=full,
+            dry_run=dry_run,
+            delete_removed=delete_removed,
+            progress=progress,
+            on_planned=planned,
+        )
 
 
 def _entry_size(write: _Write) -> int:
