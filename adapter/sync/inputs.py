@@ -7,7 +7,6 @@ mapped resources in dependency order (referenced resources first).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from adapter.errors import InputError
+from adapter.export.ndjson import read_file, read_resources, resource_files
 
 log = logging.getLogger(__name__)
 
@@ -97,45 +97,23 @@ def _package_record(path: Path) -> str | None:
 
 
 def _ndjson_folder(path: Path) -> PushInput:
-    files = sorted(path.glob("*.ndjson"), key=lambda f: (_rank(f.stem), f.name))
-    study = _study_of(path / "ResearchStudy.ndjson")
-    return PushInput(study, _read_ndjson(files), "mapped NDJSON")
+    files = resource_files(path)
+    order = sorted(files, key=lambda kind: (_rank(kind), kind))
+    resources = (resource for kind in order for file in files[kind] for resource in read_file(file, kind))
+    return PushInput(_study_of(path), resources, "mapped NDJSON")
 
 
 def _rank(resource_type: str) -> int:
     return TYPE_ORDER.index(resource_type) if resource_type in TYPE_ORDER else len(TYPE_ORDER)
 
 
-def _study_of(research_study_file: Path) -> str:
-    if not research_study_file.is_file():
-        raise InputError(
-            "a folder of mapped NDJSON needs ResearchStudy.ndjson to name the study", source=str(research_study_file)
-        )
-    for number, resource in _lines(research_study_file):
+def _study_of(folder: Path) -> str:
+    """The NCT number of the folder's ResearchStudy, which names the journal."""
+    for resource in read_resources(folder, "ResearchStudy"):
         for identifier in resource.get("identifier") or []:
             if identifier.get("system") == NCT_SYSTEM and identifier.get("value"):
                 return str(identifier["value"])
-        raise InputError(
-            "the ResearchStudy has no ClinicalTrials.gov identifier", source=str(research_study_file), line=number
-        )
-    raise InputError("no ResearchStudy in the file", source=str(research_study_file))
-
-
-def _read_ndjson(files: list[Path]) -> Iterator[dict[str, Any]]:
-    for file in files:
-        for _, resource in _lines(file):
-            yield resource
-
-
-def _lines(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                resource = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"not JSON: {error.msg}", source=str(file), line=number) from error
-            if not isinstance(resource, dict) or "resourceType" not in resource:
-                raise InputError("not a FHIR resource", source=str(file), line=number, field="resourceType")
-            yield number, resource
+        raise InputError("the ResearchStudy has no ClinicalTrials.gov identifier", source=str(folder),
+                         field="ResearchStudy.identifier")  # fmt: skip
+    raise InputError("a folder of mapped NDJSON needs a ResearchStudy (ResearchStudy.ndjson) to name the study",
+                     source=str(folder))  # fmt: skip
