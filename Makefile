@@ -8,7 +8,7 @@ FHIR_PORT ?= 8080
 SERVER := $(PYTHON) tools/fhir-server/fhirserver.py
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint unit integration server server-build server-stop prerequisites clean
+.PHONY: help demo test lint unit server server-build server-stop prerequisites test-prerequisites clean
 
 help:
 	@echo "make demo          map the seed trial, push it to a local FHIR server, pull it back, write the exports"
@@ -25,6 +25,14 @@ prerequisites:
 	    apt-get update -q && apt-get install -y -q openjdk-17-jdk-headless maven; \
 	  else echo "error: Java 17 and Maven are needed: install them (e.g. apt-get install openjdk-17-jdk-headless maven)"; exit 2; fi; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python >= 3.11 is needed")'
+
+# The service's browser test drives Debian's headless Chromium (it skips, saying so,
+# where Chromium cannot be installed).
+test-prerequisites: prerequisites
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "note: chromium is not installed: the status-page browser test will be skipped"; fi; }
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +60,7 @@ unit: $(STAMP)
 
 # The suite starts (and stops) its own FHIR server on a free port, unless
 # ADAPTER_TEST_FHIR_URL names a running one.
-test: prerequisites $(STAMP) lint
+test: test-prerequisites $(STAMP) lint
 	$(SERVER) build
 	$(BIN)/pytest -q
 
