@@ -184,6 +184,13 @@ class Journal:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM resource").fetchone()[0])
 
+    def latest(self) -> tuple[str, Recorded] | None:
+        """The resource written last, with what the journal remembers of it; None for an empty journal."""
+        row = self._db.execute(
+            "SELECT key, hash, server_id, version, tier FROM resource ORDER BY written_at DESC, key LIMIT 1"
+        ).fetchone()
+        return (row[0], Recorded(*row[1:])) if row else None
+
     # --- this run's plan ----------------------------------------------------------------------
 
     def plan_tier(self, keys: Iterable[str]) -> int:

@@ -233,6 +233,10 @@ def push(
     """
     started = time.monotonic()
     capabilities = client.capabilities()
+    if not full and not _server_has_latest_write(client, journal):
+        # A server reset or restored from a backup: trusting the journal would skip what is gone.
+        log.warning("the server no longer has what the journal recorded last: writing everything (as with --full)")
+        full = True
     writer = _Writer(client, journal, capabilities, write_mode)
     report = PushReport(server=client.base_url, study=study, strategy=writer.strategy, dry_run=dry_run, full=full)
     _plan(resources, journal, report, full=full, keep_bodies=not dry_run)
@@ -301,6 +305,21 @@ def push_source(
             progress=progress,
             on_planned=planned,
         )
+
+
+def _server_has_latest_write(client: FhirClient, journal: Journal) -> bool:
+    """Whether the resource the journal recorded last is still on the server (one read per push)."""
+    latest = journal.latest()
+    if latest is None:
+        return True
+    key, recorded = latest
+    try:
+        client.read(key.split("/", 1)[0], recorded.server_id)
+    except ServerError as error:
+        if error.status in (404, 410):
+            return False
+        raise
+    return True
 
 
 def _entry_size(write: _Write) -> int:

@@ -239,3 +239,17 @@ def test_a_write_the_journal_missed_is_resent_without_changing_the_server(
     again = run(resources, fhir_base_url, tmp_path, nct)
     assert again.total("written") == 4 and again.types["Observation"].create == 4
     assert server_state(fhir_http, fhir_base_url, resources) == before  # same content, same versions
+
+
+def test_a_server_that_lost_the_data_gets_everything_again(
+    fhir_http: requests.Session, fhir_base_url: str, tmp_path: Path, nct: str
+) -> None:
+    resources = list(trial(nct))
+    first = run(resources, fhir_base_url, tmp_path, nct)
+    assert first.ok and first.total("written") == len(resources)
+    # As a reset server would: everything this run wrote is gone, the journal still remembers it.
+    for resource in reversed(resources):
+        fhir_http.delete(f"{fhir_base_url}/{resource['resourceType']}/{resource['id']}", timeout=60).raise_for_status()
+    again = run(resources, fhir_base_url, tmp_path, nct)
+    assert again.ok and again.total("written") == len(resources)
+    assert search_counts(fhir_http, fhir_base_url, resources) == Counter(counts(3, 2))
