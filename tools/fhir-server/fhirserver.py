@@ -30,6 +30,10 @@ CLASSPATH_FILE = TARGET / "classpath.txt"
 MAIN_CLASS = "org.trialfhir.server.TestFhirServer"
 START_TIMEOUT_S = 600
 
+# Servers this process started, by port: kept so the Popen object outlives start()
+# (dropping it while the server runs is a ResourceWarning) and stop() can reap it.
+_started: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def build(force: bool = False) -> None:
     """Compile the launcher and write its classpath (downloads jars on first run)."""
@@ -74,9 +78,10 @@ def start(port: int, db: str, heap: str) -> str:
         "java", f"-Xmx{heap}", "-XX:+UseSerialGC",
         "-cp", classpath, MAIN_CLASS, "--port", str(port), "--db", db, "--data-dir", str(RUN / f"h2-{port}"),
     ]
-    log = log_file(port).open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with log_file(port).open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(port).write_text(str(process.pid))
+    _started[port] = process
     started = time.monotonic()
     while time.monotonic() - started < START_TIMEOUT_S:
         if process.poll() is not None:
@@ -95,12 +100,21 @@ def stop(port: int) -> None:
     if not path.exists():
         return
     pid = int(path.read_text())
+    process = _started.pop(port, None)
     try:
         os.killpg(pid, signal.SIGTERM)
-        for _ in range(60):
-            os.kill(pid, 0)
-            time.sleep(0.5)
-        os.killpg(pid, signal.SIGKILL)
+        if process is not None:
+            # Our own child: wait() reaps it (a reaped child cannot linger as a zombie).
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(pid, signal.SIGKILL)
+                process.wait()
+        else:
+            for _ in range(60):
+                os.kill(pid, 0)
+                time.sleep(0.5)
+            os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     path.unlink(missing_ok=True)
