@@ -255,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move clinical-trial data into and out of FHIR R4 servers.",
         formatter_class=_Formatter,
         epilog="examples:\n  trialfhir map study fixtures/NCT04753476/study.json -o bundle.json\n"
-        "  trialfhir map package fixtures/NCT04753476 -o out/\n\n"
+        "  trialfhir map package fixtures/NCT04753476 -o out/\n"
+        "  trialfhir push fixtures/NCT04753476 --server http://127.0.0.1:8080/fhir\n"
+        "  trialfhir pull --server http://127.0.0.1:8080/fhir --study NCT04753476 -o pulled/\n"
+        "  trialfhir export pulled/ --format sdtm -o sdtm/\n"
+        "  trialfhir serve --config service.yaml\n\n"
         "Run 'trialfhir COMMAND --help' for each command's options.",
     )
     parser.add_argument("--version", action="version", version=f"trialfhir {__version__}")
