@@ -12,7 +12,7 @@ runs in a fresh subprocess pinned to one CPU:
   costs. By default only at the smallest size (it is slow); ``--baseline-all`` runs it
   at every size.
 
-Each child reports resources, seconds and its peak RSS (``ru_maxrss``). Usage:
+Each child reports resources, seconds and its peak RSS (``VmHWM``, see ``measure.py``). Usage:
 
     .venv/bin/python bench/bench_map_package.py [--sizes 100000 1000000] [--baseline-all]
 """
@@ -24,11 +24,12 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from measure import peak_rss_mib  # bench/ is the script's folder, so first on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work"
@@ -68,7 +69,7 @@ def child(mode: str, folder: Path) -> None:
         "rejected": report.rejected,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }))
 
 

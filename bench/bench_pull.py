@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from measure import peak_rss_mib  # bench/ is the script's folder, so first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work"
 sys.path.insert(0, str(REPO))
@@ -73,17 +75,6 @@ def child(kind: str, server: str, nct: str, subjects: int, bulk_max_wait: float)
     seconds = time.perf_counter() - started
     return {"run": kind, "resources": resources, "seconds": round(seconds, 2),
             "requests": requests_made, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS (VmHWM), in MiB.
-
-    Not ``getrusage().ru_maxrss``: Linux carries the parent's peak over into a child started by
-    vfork and exec (as ``subprocess`` does), so a child would report at least its parent's peak.
-    """
-    status = Path("/proc/self/status").read_text()
-    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-    return round(kib / 1024, 1)
 
 
 def bare_loop(server: str, nct: str, subjects: int) -> tuple[int, int]:
