@@ -125,6 +125,14 @@ class CodeTable:
             return codeable_concept(text=text or ", ".join(codes))
         return codeable_concept(self.registry_coding(row), text=text or row.display)
 
+    def target_concept(self, *codes: str) -> JSON:
+        """Like ``concept``, with the row's FHIR target coding (when it has one) before the registry coding."""
+        row = self.row(*codes)
+        if row is None:
+            return codeable_concept(text=", ".join(codes))
+        standard = self.target_coding(row)
+        return codeable_concept(*([standard] if standard else []), self.registry_coding(row), text=row.display)
+
 
 @dataclass(frozen=True)
 class CtgovTables:

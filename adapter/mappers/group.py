@@ -102,13 +102,7 @@ def _characteristic(codes: CodeTable, code: str, **value: object) -> JSON:
 
 def sex_concept(sex: str, tables: CtgovTables) -> JSON:
     """The eligible sex: the registry coding, plus administrative-gender for FEMALE and MALE."""
-    table = tables["ctgov-sex"]
-    row = table.row(sex)
-    if row is None:
-        return codeable_concept(text=sex)
-    standard = table.target_coding(row)
-    codings = [standard] if standard else []
-    return codeable_concept(*codings, table.registry_coding(row), text=row.display)
+    return tables["ctgov-sex"].target_concept(sex)
 
 
 def age_value(minimum: str | None, maximum: str | None, tables: CtgovTables) -> dict[str, JSON]:

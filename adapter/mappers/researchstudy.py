@@ -192,12 +192,7 @@ def _identifiers(study: Study, tables: CtgovTables) -> list[JSON]:
 def _primary_purpose(study: Study, tables: CtgovTables) -> JSON | None:
     if not study.primary_purpose:
         return None
-    table = tables["ctgov-primary-purpose"]
-    row = table.row(study.primary_purpose)
-    if row is None:
-        return codeable_concept(text=study.primary_purpose)
-    standard = table.target_coding(row)
-    return codeable_concept(*([standard] if standard else []), table.registry_coding(row), text=row.display)
+    return tables["ctgov-primary-purpose"].target_concept(study.primary_purpose)
 
 
 def _phase(study: Study, tables: CtgovTables) -> JSON | None:
@@ -330,12 +325,7 @@ def _arm(study: Study, n: int, tables: CtgovTables) -> JSON:
 
 
 def _arm_type(code: str, tables: CtgovTables) -> JSON:
-    table = tables["ctgov-arm-type"]
-    row = table.row(code)
-    if row is None:
-        return codeable_concept(text=code)
-    standard = table.target_coding(row)
-    return codeable_concept(*([standard] if standard else []), table.registry_coding(row), text=row.display)
+    return tables["ctgov-arm-type"].target_concept(code)
 
 
 def _objective(kind: str, measure: str, description: str | None, time_frame: str | None, tables: CtgovTables) -> JSON:
