@@ -13,24 +13,13 @@ import responses
 
 from adapter.client import USER_AGENT, FhirClient, retry_after_seconds
 from adapter.errors import ConfigError, ServerError
+from tests.unit.conftest import Sleeps
 
 BASE = "https://fhir.test/r4"
 OUTCOME = {
     "resourceType": "OperationOutcome",
     "issue": [{"severity": "error", "code": "processing", "diagnostics": "Observation.status: value is required"}],
 }
-
-
-class Sleeps(list[float]):
-    """Records the waits instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from responses import matchers
 from adapter.client import FhirClient
 from adapter.errors import ServerError
 from adapter.sync.pull import STATUS_FILE, SUBJECT_TYPES, Kickoff, pull
+from tests.unit.conftest import Sleeps
 
 BASE = "https://fhir.test/r4"
 NCT = "NCT00000042"
@@ -51,18 +52,6 @@ def page(*resources: dict[str, Any], total: int | None = None, following: str | 
     if following:
         bundle["link"] = [{"relation": "next", "url": following}]
     return bundle
-
-
-class Sleeps(list[float]):
-    """Records the waits instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture
