@@ -39,7 +39,7 @@ import jsonschema
 
 from adapter.errors import ConfigError, InputError
 from adapter.paths import mappings_dir
-from adapter.records import Administration, Code, Measurement, Subject, Visit
+from adapter.records import Administration, Code, Measurement, Study, Subject, Visit
 from adapter.sources.codetables import KINDS, CodeTables, load_code_tables, load_yaml
 
 DESCRIPTOR = "package.yaml"
@@ -105,6 +105,8 @@ class Package:
     sites: Mapping[str, Site]
     visits: Mapping[str, Visit]
     tables: CodeTables
+    # The study's ClinicalTrials.gov record when package.yaml names one (push maps it too).
+    record: Study | None = None
 
     def csv_path(self, name: str) -> Path:
         return self.root / name
@@ -156,7 +158,8 @@ def load_package(path: str | Path) -> Package:
     if ("record" in study) == ("arms" in study):
         raise InputError("give either record (the study's ClinicalTrials.gov record) or arms (its arm labels), "
                          "exactly one of them", source=str(descriptor), field="study")
-    arms = tuple(study["arms"]) if "arms" in study else _record_arms(root, study["record"], nct_id, descriptor)
+    record = _record(root, study["record"], nct_id, descriptor) if "record" in study else None
+    arms = tuple(study["arms"]) if record is None else record.arm_labels()
 
     sites: dict[str, Site] = {}
     for index, site in enumerate(data["sites"]):
@@ -179,10 +182,11 @@ def load_package(path: str | Path) -> Package:
         sites=MappingProxyType(sites),
         visits=MappingProxyType(visits),
         tables=tables,
+        record=record,
     )
 
 
-def _record_arms(root: Path, record: str, nct_id: str, descriptor: Path) -> tuple[str, ...]:
+def _record(root: Path, record: str, nct_id: str, descriptor: Path) -> Study:
     # The one ClinicalTrials.gov reader is the study engineer's; imported here so a
     # package that lists its arms never needs it.
     from adapter.sources.ctgov import read_study
@@ -196,7 +200,7 @@ def _record_arms(root: Path, record: str, nct_id: str, descriptor: Path) -> tupl
         )
     if not study.arm_labels():
         raise InputError(f"{record} lists no arms; list them in study/arms instead", source=str(descriptor))
-    return study.arm_labels()
+    return study
 
 
 def _zone(name: str | None, descriptor: Path, index: int) -> ZoneInfo | None:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from adapter.errors import InputError
 from adapter.export.ndjson import read_file, read_resources, resource_files
+from adapter.records import Study
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +61,15 @@ def open_input(path: str | Path) -> PushInput:
 
 def _study_record(path: Path) -> PushInput:
     from adapter.sources.ctgov import read_study
-    from adapter.studybundle import study_bundle
 
     study = read_study(path)
-    bundle = study_bundle(study)
-    return PushInput(study.nct_id, (entry["resource"] for entry in bundle["entry"]), "study record")
+    return PushInput(study.nct_id, _study_resources(study), "study record")
+
+
+def _study_resources(study: Study) -> Iterator[dict[str, Any]]:
+    from adapter.studybundle import study_bundle
+
+    return (entry["resource"] for entry in study_bundle(study)["entry"])
 
 
 def _package(path: Path) -> PushInput:
@@ -84,16 +87,9 @@ def _package(path: Path) -> PushInput:
         log.warning("rejected: %s", reject)
 
     mapping = map_package(path, on_reject=on_reject)
-    record = _package_record(path)
-    study = _study_record(path / record).resources if record else iter(())
+    record = mapping.package.record
+    study = _study_resources(record) if record else iter(())
     return PushInput(mapping.nct_id, itertools.chain(study, mapping), "trial package", lambda: rejected[0])
-
-
-def _package_record(path: Path) -> str | None:
-    """The study record the package's descriptor names (map_package has checked the descriptor already)."""
-    descriptor = yaml.safe_load((path / "package.yaml").read_text(encoding="utf-8"))
-    record = descriptor.get("study", {}).get("record")
-    return str(record) if record else None
 
 
 def _ndjson_folder(path: Path) -> PushInput:
