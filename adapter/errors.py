@@ -5,6 +5,13 @@
     ├── InputError               a source file the user gave us is wrong (file, line, field)
     ├── MappingError             a record cannot become FHIR (record id, element, value)
     └── ServerError              a FHIR server answered with an error (status, OperationOutcome)
+        ├── AuthFailed           401, 403: credentials missing, wrong or not enough
+        ├── NotFound             404, 410: no such resource or endpoint, or it is gone
+        ├── Conflict             409, 412: a version conflict or a failed precondition
+        └── Rejected             400, 422: the server refused what we sent (invalid resource or request)
+
+``server_error(status, ...)`` picks the class for a status, so callers catch the
+kind of failure (``except NotFound``) instead of comparing status numbers.
 
 The CLI turns each into a one-line message and a non-zero exit code; the service
 renders each as an OperationOutcome.
@@ -87,6 +94,41 @@ class ServerError(AdapterError):
         issues = outcome_messages(outcome) if outcome else []
         detail = "; ".join(issues) if issues else text.strip()[:500]
         super().__init__(f"{method} {url} -> HTTP {status}" + (f": {detail}" if detail else ""))
+
+
+class AuthFailed(ServerError):
+    """The server refused our credentials (401) or their permissions (403)."""
+
+
+class NotFound(ServerError):
+    """The resource or endpoint does not exist (404) or no longer exists (410)."""
+
+
+class Conflict(ServerError):
+    """A version conflict (409) or a failed precondition such as If-Match (412)."""
+
+
+class Rejected(ServerError):
+    """The server refused the request or resource as invalid (400, 422)."""
+
+
+_BY_STATUS: dict[int, type[ServerError]] = {
+    401: AuthFailed,
+    403: AuthFailed,
+    404: NotFound,
+    410: NotFound,
+    409: Conflict,
+    412: Conflict,
+    400: Rejected,
+    422: Rejected,
+}
+
+
+def server_error(
+    status: int, *, method: str, url: str, outcome: dict[str, Any] | None = None, text: str = ""
+) -> ServerError:
+    """The ServerError subclass for ``status`` (plain ServerError for the others, e.g. 5xx)."""
+    return _BY_STATUS.get(status, ServerError)(status, method=method, url=url, outcome=outcome, text=text)
 
 
 def outcome_messages(outcome: dict[str, Any]) -> list[str]:

@@ -1,0 +1,41 @@
+"""FHIR knowledge the whole package shares: systems, extension URLs, patterns, type order.
+
+Each constant lives here once; readers, mappers, sync and export import it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ClinicalTrials.gov registry numbers, as identifier system and value pattern.
+NCT_SYSTEM = "https://clinicaltrials.gov"
+NCT_PATTERN = re.compile(r"NCT[0-9]{8}")  # always used with fullmatch (a "$" lets a trailing newline through)
+
+# HL7's workflow extension that ties an Observation or MedicationAdministration to its ResearchStudy.
+RESEARCH_STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
+
+# The project's own extensions and identifier systems.
+PROJECT_BASE = "https://trialfhir.dev/fhir/"
+EXTENSION_BASE = PROJECT_BASE + "StructureDefinition/"
+IDENTIFIER_BASE = PROJECT_BASE + "sid/"
+VISIT_EXTENSION = EXTENSION_BASE + "study-visit"
+
+# Referenced types before the types that refer to them: the order of bundles, pushes and exports.
+TYPE_ORDER = (
+    "Organization",
+    "Location",
+    "Practitioner",
+    "Group",
+    "ResearchStudy",
+    "Patient",
+    "ResearchSubject",
+    "Observation",
+    "MedicationAdministration",
+)
+STUDY_TYPES = TYPE_ORDER[:5]  # what a registry record becomes
+PACKAGE_TYPES = TYPE_ORDER[5:]  # what a trial package's rows become
+
+
+def is_nct_id(value: str) -> bool:
+    """Whether ``value`` is exactly an NCT number (no surrounding text, no trailing newline)."""
+    return NCT_PATTERN.fullmatch(value) is not None
