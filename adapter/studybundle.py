@@ -16,13 +16,13 @@ import logging
 from collections.abc import Iterable
 
 from adapter.fhir.datatypes import JSON
-from adapter.mappers.ctgov_tables import CtgovTables, default_tables
 from adapter.mappers.group import enrollment_group, has_enrollment
 from adapter.mappers.location import location, site_ids
 from adapter.mappers.organization import organization
 from adapter.mappers.practitioner import practitioner
 from adapter.mappers.researchstudy import research_study
 from adapter.records import Study
+from adapter.sources.ctgov_tables import CtgovTables, default_tables
 
 log = logging.getLogger(__name__)
 

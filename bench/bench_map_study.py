@@ -16,8 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
-from adapter.mappers.ctgov_tables import default_tables
 from adapter.sources.ctgov import parse_studies
+from adapter.sources.ctgov_tables import default_tables
 from adapter.studybundle import bundle_json, studies_bundle
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ import re
 
 from adapter.fhir.datatypes import JSON, codeable_concept, compact, quantity
 from adapter.fhir.ids import resource_id
-from adapter.mappers.ctgov_tables import IDENTIFIER_BASE, CodeTable, CtgovTables, project_extension
 from adapter.records import Eligibility, Study
+from adapter.sources.ctgov_tables import IDENTIFIER_BASE, CodeTable, CtgovTables, project_extension
 
 _AGE = re.compile(r"^(?P<value>\d+) (?P<unit>[A-Za-z]+)$")
 

@@ -15,8 +15,8 @@ from collections import Counter
 
 from adapter.fhir.datatypes import JSON, compact
 from adapter.fhir.ids import resource_id
-from adapter.mappers.ctgov_tables import CtgovTables, project_extension
 from adapter.records import Facility, Study
+from adapter.sources.ctgov_tables import CtgovTables, project_extension
 
 
 def site_ids(study: Study) -> list[str]:

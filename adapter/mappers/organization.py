@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from adapter.fhir.datatypes import JSON, compact
 from adapter.fhir.ids import resource_id
-from adapter.mappers.ctgov_tables import CtgovTables
 from adapter.records import Agency
+from adapter.sources.ctgov_tables import CtgovTables
 
 
 def organization_id(agency: Agency) -> str:

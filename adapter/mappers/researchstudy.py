@@ -39,7 +39,12 @@ from __future__ import annotations
 
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, identifier, period, reference
 from adapter.fhir.ids import resource_id
-from adapter.mappers.ctgov_tables import (
+from adapter.mappers.group import group_id, has_enrollment
+from adapter.mappers.location import site_ids
+from adapter.mappers.organization import organization_id
+from adapter.mappers.practitioner import practitioner_id
+from adapter.records import MeshTerm, Official, Study, StudyDate
+from adapter.sources.ctgov_tables import (
     MESH_SYSTEM,
     NCT_SYSTEM,
     CodeTable,
@@ -47,11 +52,6 @@ from adapter.mappers.ctgov_tables import (
     complex_extension,
     project_extension,
 )
-from adapter.mappers.group import group_id, has_enrollment
-from adapter.mappers.location import site_ids
-from adapter.mappers.organization import organization_id
-from adapter.mappers.practitioner import practitioner_id
-from adapter.records import MeshTerm, Official, Study, StudyDate
 
 # Which of the study's dates fill ctgov-study-date, in this order.
 _DATES = (("start", "start_date"), ("primary-completion", "primary_completion_date"), ("completion", "completion_date"))

@@ -30,7 +30,6 @@ from typing import Any
 import jsonschema
 
 from adapter.errors import InputError
-from adapter.mappers.ctgov_tables import CtgovTables, default_tables, json_path
 from adapter.records import (
     Agency,
     Arm,
@@ -47,6 +46,7 @@ from adapter.records import (
     Study,
     StudyDate,
 )
+from adapter.sources.ctgov_tables import CtgovTables, default_tables, json_path
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ import defusedxml
 import defusedxml.ElementTree
 
 from adapter.errors import InputError
-from adapter.mappers.ctgov_tables import CtgovTables
 from adapter.records import (
     Agency,
     Arm,
@@ -43,6 +42,7 @@ from adapter.records import (
     StudyDate,
 )
 from adapter.sources.ctgov import XML_FORMAT, clean_text, clean_texts
+from adapter.sources.ctgov_tables import CtgovTables
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.mappers.ctgov_tables import default_tables
 from adapter.mappers.group import age_value, enrollment_group, sex_concept
 from adapter.records import Eligibility, Study
+from adapter.sources.ctgov_tables import default_tables
 
 TABLES = default_tables()
 

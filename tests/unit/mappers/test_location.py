@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from adapter.fhir.ids import resource_id
-from adapter.mappers.ctgov_tables import default_tables
 from adapter.mappers.location import location, site_ids
 from adapter.records import Facility, Study
+from adapter.sources.ctgov_tables import default_tables
 
 
 def test_site_ids_follow_the_natural_key_and_keep_repeated_names_apart() -> None:

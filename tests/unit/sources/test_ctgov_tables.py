@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from adapter.errors import ConfigError
-from adapter.mappers.ctgov_tables import REQUIRED_TABLES, default_tables, load_tables
 from adapter.paths import mappings_dir
+from adapter.sources.ctgov_tables import REQUIRED_TABLES, default_tables, load_tables
 
 TABLES = default_tables()
 
