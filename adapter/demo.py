@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 from adapter.cli import main as trialfhir
+from adapter.export.formats import FORMATS as EXPORT_FORMATS
 
 SEED = Path(__file__).resolve().parent.parent / "fixtures" / "NCT04753476"
 NCT_ID = "NCT04753476"
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _step("push again: nothing changes", ["push", package, "--server", args.server])
     _step("pull it back (Bulk Data $export)", ["pull", "--server", args.server, "--study", NCT_ID,
                                               "-o", str(out / "pulled")])
-    for form in ("ndjson", "csv", "parquet", "sdtm"):
+    for form in EXPORT_FORMATS:
         _step(f"export {form}", ["export", str(out / "pulled"), "--format", form, "-o", str(out / "export" / form)])
 
     print(f"\n== wrote into {out}/")

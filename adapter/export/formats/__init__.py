@@ -1,0 +1,55 @@
+"""The export formats by name: ``get_exporter(name)`` finds the function that writes one.
+
+Adding a format is one module in this folder with an ``export`` function of the
+``Exporter`` shape and one line in ``REGISTRY``. A module loads on first use, so
+naming the formats (the CLI's ``--format`` choices, the service's JSON Schema)
+loads neither pyarrow nor the SDTM tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from adapter.errors import ConfigError
+
+# Format name -> the module of this package that writes it; one module may write several formats.
+REGISTRY: dict[str, str] = {
+    "ndjson": "ndjson",
+    "csv": "tables",
+    "parquet": "tables",
+    "sdtm": "sdtm",
+}
+FORMATS = tuple(REGISTRY)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote: files with their row or resource counts, and what it left out."""
+
+    format: str
+    output: Path
+    files: dict[str, int] = field(default_factory=dict)  # file name -> records
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        result = [f"{self.output / name}: {count} records" for name, count in sorted(self.files.items())]
+        result += [f"left out: {reason}: {count}" for reason, count in sorted(self.excluded.items())]
+        return result
+
+
+class Exporter(Protocol):
+    """Writes the NDJSON folder ``folder`` to ``report.output`` in ``report.format``, filling the report."""
+
+    def __call__(self, folder: Path, report: ExportReport, *, nct_id: str | None) -> None: ...
+
+
+def get_exporter(name: str) -> Exporter:
+    """The exporter registered as ``name``; a ``ConfigError`` naming the known formats otherwise."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown export format {name!r}; use one of {', '.join(FORMATS)}")
+    module = importlib.import_module(f"{__name__}.{REGISTRY[name]}")
+    exporter: Exporter = module.export
+    return exporter

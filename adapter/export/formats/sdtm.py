@@ -1,0 +1,32 @@
+"""The ``sdtm`` format: CDISC SDTM datasets (DM, LB, VS, EX) as SAS transport files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapter.errors import MappingError
+from adapter.export import sdtm
+from adapter.export.formats import ExportReport
+
+
+def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
+    """Build the SDTM datasets of ``folder``, check them, and write them; nothing is written when a check fails."""
+    result = sdtm.build_sdtm(folder, nct_id=nct_id)
+    problems = sdtm.check(result.datasets)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise MappingError(shown, record_id=str(folder), element="SDTM", value=len(problems))
+    study_id = next((str(r["STUDYID"]) for r in result.datasets["DM"].rows), nct_id or "")
+    report.files = _write(result, report.output, study_id)
+    report.excluded = dict(result.excluded)
+
+
+def _write(result: sdtm.SdtmResult, out: Path, study_id: str) -> dict[str, int]:
+    from adapter.export.xpt import write_sdtm  # pandas and pyreadstat load only when writing
+
+    written = write_sdtm(result, out, study_id=study_id)
+    counts = {}
+    for name, paths in written.items():
+        for path in paths:
+            counts[path.name] = len(result.datasets[name].rows) if name in result.datasets else len(result.datasets)
+    return counts
