@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 
+from adapter.fhir.constants import IDENTIFIER_BASE
 from adapter.fhir.datatypes import JSON, codeable_concept, compact, quantity
 from adapter.fhir.ids import resource_id
 from adapter.records import Eligibility, Study
-from adapter.sources.ctgov_tables import IDENTIFIER_BASE, CodeTable, CtgovTables, project_extension
+from adapter.sources.ctgov_tables import CodeTable, CtgovTables, project_extension
 
 _AGE = re.compile(r"^(?P<value>\d+) (?P<unit>[A-Za-z]+)$")
 

@@ -37,6 +37,7 @@ choices it leaves open are made here and listed in docs/ctgov-field-map.md:
 
 from __future__ import annotations
 
+from adapter.fhir.constants import NCT_SYSTEM
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, identifier, period, reference
 from adapter.fhir.ids import resource_id
 from adapter.mappers.group import group_id, has_enrollment
@@ -46,7 +47,6 @@ from adapter.mappers.practitioner import practitioner_id
 from adapter.records import MeshTerm, Official, Study, StudyDate
 from adapter.sources.ctgov_tables import (
     MESH_SYSTEM,
-    NCT_SYSTEM,
     CodeTable,
     CtgovTables,
     complex_extension,

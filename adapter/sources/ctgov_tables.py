@@ -25,17 +25,14 @@ import jsonschema
 import yaml
 
 from adapter.errors import ConfigError
+from adapter.fhir.constants import EXTENSION_BASE
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, extension
 from adapter.paths import mappings_dir
 
 SCHEMA_FILE = "ctgov-table.schema.json"
 
-# Systems and URLs the study mappers share (conventions in ARCHITECTURE.md and the issue).
-NCT_SYSTEM = "https://clinicaltrials.gov"
 # HL7 Terminology's MeSH CodeSystem url (terminology.hl7.org CodeSystem-MeSH).
 MESH_SYSTEM = "https://www.nlm.nih.gov/mesh"
-EXTENSION_BASE = "https://trialfhir.dev/fhir/StructureDefinition/"
-IDENTIFIER_BASE = "https://trialfhir.dev/fhir/sid/"
 
 # The tables the readers and mappers use; loading fails if one is missing.
 REQUIRED_TABLES = (

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from adapter.fhir.constants import EXTENSION_BASE
 from adapter.mappers.researchstudy import principal_investigator, research_study, study_status
 from adapter.records import Arm, Intervention, MeshTerm, Official, Study, StudyDate
 from adapter.sources.ctgov import read_study
-from adapter.sources.ctgov_tables import EXTENSION_BASE, default_tables
+from adapter.sources.ctgov_tables import default_tables
 from tests.conftest import SHARED_SAMPLES
 
 TABLES = default_tables()
