@@ -8,8 +8,15 @@ Every call goes through ``FhirClient._request``, which alone
   ``Retry-After`` (seconds or an HTTP date) up to a cap;
 - after a 401 asks the authentication scheme for a new credential, once;
 - turns every error status into a ``ServerError`` carrying the status and the
-  server's OperationOutcome. A request that got no answer at all raises a
+  server's OperationOutcome, of the subclass ``server_error`` picks for the status
+  (``AuthFailed``, ``NotFound``, ``Conflict``, ``Rejected``), so callers catch a kind of
+  failure rather than compare numbers. A request that got no answer at all raises a
   ``ServerError`` with status 0.
+
+The client also owns the rest of the protocol that callers would otherwise
+repeat: search paging (``search``: ``next`` links followed as opaque URLs, a link
+seen twice is a loop and an error) and the CapabilityStatement (``capabilities``:
+read and parsed once per client, with the Bulk Data ``$export`` levels).
 
 Our writes are PUTs to deterministic ids (or transaction bundles made only of
 them), so sending one twice leaves the server as sending it once: they count as
@@ -35,25 +42,28 @@ from requests.adapters import HTTPAdapter
 
 from adapter import __version__
 from adapter.auth import Auth, NoAuth, build_auth
-from adapter.errors import ConfigError, ServerError
+from adapter.errors import ConfigError, ServerError, server_error
 from adapter.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = f"trialfhir/{__version__} (+https://trialfhir.dev) python-requests/{requests.__version__}"
+# The levels Bulk Data defines $export at: the whole server, all patients, one Group.
+EXPORT_LEVELS = frozenset({"system", "Patient", "Group"})
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a server's CapabilityStatement says about the writes we need."""
+    """What a server's CapabilityStatement says about the writes and exports we need."""
 
     fhir_version: str
     transaction: bool
     batch: bool
     # Per resource type: may a PUT create a resource at a client-chosen id (updateCreate)?
     update_create: Mapping[str, bool | None]
-    conditional_update: Mapping[str, bool]
+    # Where Bulk Data $export is offered: a subset of EXPORT_LEVELS.
+    export_levels: frozenset[str]
 
     def client_ids_allowed(self, resource_type: str) -> bool:
         """False only when the server says so: most servers that leave updateCreate out do accept it."""
@@ -63,15 +73,22 @@ class Capabilities:
     def parse(cls, statement: Mapping[str, Any]) -> Capabilities:
         rest: Mapping[str, Any] = next((r for r in statement.get("rest", []) if r.get("mode") == "server"), {})
         system = {i.get("code") for i in rest.get("interaction", [])}
+        resources = [r for r in rest.get("resource", []) if "type" in r]
+        levels = {str(r["type"]) for r in resources if _offers_export(r)}
+        if _offers_export(rest):
+            levels.add("system")
         return cls(
             fhir_version=str(statement.get("fhirVersion", "")),
             transaction="transaction" in system,
             batch="batch" in system,
-            update_create={r["type"]: r.get("updateCreate") for r in rest.get("resource", []) if "type" in r},
-            conditional_update={
-                r["type"]: bool(r.get("conditionalUpdate")) for r in rest.get("resource", []) if "type" in r
-            },
+            update_create={r["type"]: r.get("updateCreate") for r in resources},
+            export_levels=frozenset(levels & EXPORT_LEVELS),
         )
+
+
+def _offers_export(declaration: Mapping[str, Any]) -> bool:
+    """Whether a rest or rest.resource entry lists the $export operation."""
+    return any(operation.get("name") == "export" for operation in declaration.get("operation", []))
 
 
 class FhirClient:
@@ -110,6 +127,8 @@ class FhirClient:
         self.retry_after_cap = retry_after_cap
         self.gzip_requests = gzip_requests
         self._sleep = sleep
+        self._capabilities: Capabilities | None = None
+        self._not_r4: str | None = None  # why the server is no FHIR 4.0.x server, when it is not
 
     @classmethod
     def from_settings(cls, server: ServerSettings, **overrides: Any) -> FhirClient:
@@ -139,18 +158,26 @@ class FhirClient:
 
     # --- what callers use ---------------------------------------------------------------------
 
-    def capabilities(self) -> Capabilities:
-        """Read the CapabilityStatement; a server that does not speak FHIR 4.0.x is a ConfigError."""
-        statement = self._request("GET", "metadata").json()
-        if statement.get("resourceType") != "CapabilityStatement":
-            raise ConfigError(f"{self.base_url}/metadata is not a CapabilityStatement; is this a FHIR base URL?")
-        capabilities = Capabilities.parse(statement)
-        if not capabilities.fhir_version.startswith("4.0."):
-            raise ConfigError(
-                f"{self.base_url} speaks FHIR {capabilities.fhir_version or '(unstated version)'}; "
-                "trialfhir writes FHIR R4 and needs a 4.0.x server"
-            )
-        return capabilities
+    def capabilities(self, *, require_r4: bool = True) -> Capabilities:
+        """The server's CapabilityStatement, read and parsed once per client.
+
+        With ``require_r4`` (what a push needs), a /metadata that is not a CapabilityStatement or a
+        server that does not speak FHIR 4.0.x is a ConfigError. A pull asks only which ``$export``
+        levels exist, and has never refused a server for its version: it passes False.
+        """
+        if self._capabilities is None:
+            statement = self._request("GET", "metadata").json()
+            self._capabilities = Capabilities.parse(statement)
+            if statement.get("resourceType") != "CapabilityStatement":
+                self._not_r4 = f"{self.base_url}/metadata is not a CapabilityStatement; is this a FHIR base URL?"
+            elif not self._capabilities.fhir_version.startswith("4.0."):
+                self._not_r4 = (
+                    f"{self.base_url} speaks FHIR {self._capabilities.fhir_version or '(unstated version)'}; "
+                    "trialfhir writes FHIR R4 and needs a 4.0.x server"
+                )
+        if require_r4 and self._not_r4:
+            raise ConfigError(self._not_r4)
+        return self._capabilities
 
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         """The current version of ``resource_type/resource_id``."""
@@ -159,15 +186,22 @@ class FhirClient:
     def search(self, resource_type: str, params: Mapping[str, str], *, fresh: bool = False) -> Iterator[dict[str, Any]]:
         """Every page (a searchset Bundle) of a search, following ``next`` links.
 
+        A next link is an opaque URL: fetched as the server wrote it, never parsed or rebuilt. A link
+        already followed is a loop and a ServerError (status 0), raised before that page is read again.
         ``fresh`` asks the server not to answer from a cached search (``Cache-Control: no-cache``).
         """
         headers = {"Cache-Control": "no-cache"} if fresh else {}
         page: dict[str, Any] = self._request("GET", resource_type, params=params, headers=headers).json()
+        followed: set[str] = set()
         while True:
             yield page
             following = next((link["url"] for link in page.get("link", []) if link.get("relation") == "next"), None)
             if not following:
                 return
+            if following in followed:
+                raise ServerError(0, method="GET", url=following,
+                                  text="the server's next links loop back to a page already read")  # fmt: skip
+            followed.add(following)
             page = self._request("GET", following, headers=headers).json()
 
     def count(self, resource_type: str, params: Mapping[str, str]) -> int:
@@ -210,6 +244,13 @@ class FhirClient:
         return dict(self._request("POST", "", body=raw, idempotent=idempotent).json())
 
     # --- the one request path -------------------------------------------------------------------
+    #
+    # Why not urllib3's Retry (mounted with requests' HTTPAdapter)? It would cover the status list,
+    # backoff with jitter and Retry-After with a cap (retry_after_max), but: it sleeps with time.sleep,
+    # bypassing the injected ``sleep`` the fault tests record instead of waiting; which
+    # methods retry is fixed per adapter, while a transaction of PUTs is a POST we retry per call; it
+    # cannot renew a credential after a 401; and its parse_retry_after reads the wall clock, where
+    # retry_after_seconds takes ``now``. Keeping the loop below is smaller than working around that.
 
     def _request(
         self,
@@ -245,7 +286,7 @@ class FhirClient:
                     self._sleep(delay)
                     attempt += 1
                     continue
-                raise ServerError(0, method=method, url=url, text=f"no response: {error}") from error
+                raise server_error(0, method=method, url=url, text=f"no response: {error}") from error
             status = response.status_code
             if status == 401 and not renewed and self.auth.renew(self.session):
                 renewed = True
@@ -258,7 +299,7 @@ class FhirClient:
                 attempt += 1
                 continue
             if status >= 400:
-                raise ServerError(status, method=method, url=url, outcome=_outcome(response), text=response.text)
+                raise server_error(status, method=method, url=url, outcome=_outcome(response), text=response.text)
             return response
 
     def _backoff(self, attempt: int) -> float:

@@ -5,8 +5,8 @@ Two ways, one result (``<Type>.ndjson`` files and ``manifest.json``):
 - **search**: the ResearchStudy by its NCT identifier; its Group, Organizations,
   Locations and Practitioners by ``_id``; ``ResearchSubject?study=`` with
   ``_include`` of the Patients; then the Observations and MedicationAdministrations
-  of those Patients, ``patient=`` in chunks. ``next`` links are followed as opaque
-  URLs; a link seen twice is a loop and an error; duplicates (same type and id) are
+  of those Patients, ``patient=`` in chunks. The client pages (``next`` links as opaque
+  URLs; a link seen twice is a loop and an error); duplicates (same type and id) are
   dropped; where the server gives ``total``, the count of distinct matches must equal it.
 - **bulk**: Bulk Data ``$export`` at Group level when the study's enrollment Group
   has members and the server offers Group ``$export``, else at Patient level with
@@ -26,6 +26,7 @@ set of 8-byte hashes of the resources seen, for duplicate removal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.client import FhirClient, retry_after_seconds
-from adapter.errors import InputError, ServerError
+from adapter.errors import InputError, NotFound, ServerError
 from adapter.export import fhirpath as fp
 from adapter.export.ndjson import NdjsonWriter, write_manifest
 
@@ -48,7 +49,6 @@ STATUS_FILE = "export-status.json"
 PAGE_SIZE = 200
 PATIENT_CHUNK = 50
 SUBJECT_TYPES = ("Observation", "MedicationAdministration")
-GONE = (404, 410)  # what a status URL answers when the server no longer has the job
 
 
 @dataclass
@@ -158,11 +158,10 @@ class _Searcher:
     def search(
         self, resource_type: str, params: Mapping[str, str], *, filtered: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Every entry resource of a search, all pages; checks loops and the server's total."""
+        """Every entry resource of a search, all pages; checks the server's total."""
         query = {**params, "_count": str(self.page_size)}
         if filtered and self.since:
             query["_lastUpdated"] = f"gt{self.since}"
-        seen_links: set[str] = set()
         matches: set[str] = set()
         total: int | None = None
         for page in self.client.search(resource_type, query):
@@ -175,12 +174,6 @@ class _Searcher:
                 if (entry.get("search") or {}).get("mode", "match") == "match":
                     matches.add(f"{resource.get('resourceType')}/{resource.get('id')}")
                 yield resource
-            following = next((link["url"] for link in page.get("link", []) if link.get("relation") == "next"), None)
-            if following in seen_links:
-                raise ServerError(0, method="GET", url=str(following),
-                                  text="the server's next links loop back to a page already read")
-            if following:
-                seen_links.add(following)
         if total is not None and total != len(matches):
             self.sink.report.problems.append(
                 f"{resource_type} search {dict(params)}: the server said {total} matches, {len(matches)} arrived"
@@ -302,7 +295,8 @@ class _Bulk:
 
     def plan(self, study: Mapping[str, Any], patients: list[str], since: str | None) -> Kickoff | None:
         """The kick-off for the study's subject data, or None when the server has no usable $export."""
-        operations = self._operations()
+        # Not require_r4: pull has never refused a server for its FHIR version.
+        operations = self.client.capabilities(require_r4=False).export_levels
         params = {"_type": ",".join(SUBJECT_TYPES), "_outputFormat": "application/fhir+ndjson"}
         if since:
             params["_since"] = since
@@ -314,15 +308,6 @@ class _Bulk:
             # refused by HAPI, which sets that search parameter itself for Patient-level exports).
             return Kickoff("Patient/$export", params, tuple(sorted(patients)))
         return None
-
-    def _operations(self) -> set[str]:
-        statement = self.client.send("GET", "metadata").json()
-        rest: dict[str, Any] = next((r for r in statement.get("rest", []) if r.get("mode") == "server"), {})
-        levels = {r.get("type") for r in rest.get("resource", []) if any(
-            o.get("name") == "export" for o in r.get("operation", []))}
-        if any(o.get("name") == "export" for o in rest.get("operation", [])):
-            levels.add("system")
-        return {str(level) for level in levels}
 
     def _has_members(self, group_id: str) -> bool:
         return bool(self.client.read("Group", group_id).get("member"))
@@ -336,8 +321,8 @@ class _Bulk:
         try:
             try:
                 manifest = self._wait(status_url)
-            except ServerError as error:
-                if not (resumed and error.status in GONE):
+            except NotFound as error:
+                if not resumed:
                     raise
                 # Servers keep a job for a while only; one that expired is no reason to fail: start it again.
                 log.warning("the saved export at %s is gone (HTTP %s); starting a new one", status_url, error.status)
@@ -431,10 +416,7 @@ def cancel_saved_export(client: FhirClient, output: str | Path) -> bool:
     if not path.exists():
         return False
     status = json.loads(path.read_text(encoding="utf-8"))["status"]
-    try:
+    with contextlib.suppress(NotFound):  # the server no longer has the job: nothing left to cancel
         client.send("DELETE", status)
-    except ServerError as error:
-        if error.status != 404:
-            raise
     path.unlink()
     return True
