@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import jwt
 import requests
 
-from adapter.errors import ConfigError, ServerError
+from adapter.errors import ConfigError, server_error
 from adapter.settings import AuthSettings, Secret
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -131,16 +131,16 @@ class TokenAuth:
                 self.token_url, data=form, headers={"Accept": "application/json"}, timeout=self._timeout
             )
         except requests.RequestException as error:
-            raise ServerError(0, method="POST", url=self.token_url, text=f"token request failed: {error}") from error
+            raise server_error(0, method="POST", url=self.token_url, text=f"token request failed: {error}") from error
         if response.status_code != 200:
             # The token endpoint's error body names the problem (RFC 6749 error, error_description); our form,
             # which holds the secret, is never included.
-            raise ServerError(response.status_code, method="POST", url=self.token_url, text=response.text)
+            raise server_error(response.status_code, method="POST", url=self.token_url, text=response.text)
         try:
             body: dict[str, Any] = response.json()
             token = str(body["access_token"])
         except (ValueError, KeyError, TypeError) as error:
-            raise ServerError(
+            raise server_error(
                 response.status_code, method="POST", url=self.token_url, text="token response has no access_token"
             ) from error
         lifetime = float(body.get("expires_in") or 300)
