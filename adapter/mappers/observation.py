@@ -22,6 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
+from adapter.fhir.constants import RESEARCH_STUDY_EXTENSION, VISIT_EXTENSION
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, quantity, reference
 from adapter.fhir.ids import resource_id
 from adapter.mappers.patient import patient_id
@@ -39,8 +40,6 @@ CATEGORY_DISPLAY = {
     "activity": "Activity",
     "social-history": "Social History",
 }
-RESEARCH_STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
-VISIT_EXTENSION = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
 
 
 def observation_id(measurement: Measurement) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from adapter.fhir.constants import IDENTIFIER_BASE
 from adapter.fhir.datatypes import JSON, coding, compact, identifier
 from adapter.fhir.ids import resource_id
 from adapter.records import Subject
 
-SUBJECT_SYSTEM = "https://trialfhir.dev/fhir/sid/trial-subject"
+SUBJECT_SYSTEM = IDENTIFIER_BASE + "trial-subject"
 # CDISC SEX (the package's vocabulary) -> FHIR administrative-gender (required binding).
 GENDER = {"M": "male", "F": "female", "U": "unknown", "UNDIFFERENTIATED": "other"}
 PSEUDONYMIZED = coding("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "PSEUDED", "pseudonymized")

@@ -11,12 +11,13 @@ a withdrawal reason: it goes to the project extension ``withdrawal-reason``.
 
 from __future__ import annotations
 
+from adapter.fhir.constants import EXTENSION_BASE
 from adapter.fhir.datatypes import JSON, compact, extension, period, reference
 from adapter.fhir.ids import resource_id
 from adapter.mappers.patient import patient_id, subject_identifier
 from adapter.records import Subject
 
-WITHDRAWAL_REASON = "https://trialfhir.dev/fhir/StructureDefinition/withdrawal-reason"
+WITHDRAWAL_REASON = EXTENSION_BASE + "withdrawal-reason"
 # Package enrollment state -> R4 research-subject-status (required binding).
 STATUS = {
     "screening": "screening",
