@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapter.auth import CLIENT_ASSERTION_TYPE, BasicAuth, BearerAuth, build_auth
 from adapter.client import FhirClient
-from adapter.errors import ServerError
+from adapter.errors import AuthFailed, Rejected, ServerError
 from adapter.settings import AuthSettings, Secret
 
 BASE = "https://fhir.test/r4"
@@ -101,6 +101,16 @@ def test_a_refused_token_request_is_a_server_error_without_the_secret() -> None:
         _client_credentials(Clock()).read("Patient", "p1")
     assert raised.value.status == 400 and "invalid_client" in str(raised.value)
     assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, Rejected), (401, AuthFailed), (503, ServerError)])
+@responses.activate
+def test_a_token_endpoint_error_has_the_type_of_its_status(status: int, kind: type[ServerError]) -> None:
+    # The same classes as the FHIR server's answers, so the CLI and service handle both alike.
+    responses.post(TOKEN_URL, status=status, json={"error": "invalid_client"})
+    with pytest.raises(ServerError) as raised:
+        _client_credentials(Clock()).read("Patient", "p1")
+    assert type(raised.value) is kind and raised.value.url == TOKEN_URL
 
 
 def _rsa_pem() -> tuple[bytes, Any]:

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from adapter.client import USER_AGENT, FhirClient, retry_after_seconds
-from adapter.errors import ConfigError, ServerError
+from adapter.errors import AuthFailed, ConfigError, Conflict, NotFound, Rejected, ServerError
 from tests.unit.conftest import Sleeps
 
 BASE = "https://fhir.test/r4"
@@ -143,3 +143,96 @@ def test_backoff_never_exceeds_its_cap() -> None:
     client = FhirClient(BASE, backoff=0.5, backoff_cap=3.0)
     waits = [client._backoff(attempt) for attempt in range(20)]
     assert all(1.5 <= wait <= 3.0 for wait in waits[3:]) and waits[0] <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, Rejected), (401, AuthFailed), (403, AuthFailed), (404, NotFound), (409, Conflict), (410, NotFound),
+     (412, Conflict), (422, Rejected), (501, ServerError)],
+)  # fmt: skip
+@responses.activate
+def test_an_error_status_raises_the_server_error_of_its_kind(
+    client: FhirClient, status: int, kind: type[ServerError]
+) -> None:
+    responses.get(f"{BASE}/Patient/p1", status=status, json=OUTCOME)
+    with pytest.raises(ServerError) as raised:
+        client.read("Patient", "p1")
+    assert type(raised.value) is kind
+    assert raised.value.status == status and raised.value.outcome == OUTCOME
+
+
+def searchset(number: int, following: str | None = None) -> dict[str, object]:
+    bundle: dict[str, object] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"id": number}}]}
+    if following:
+        bundle["link"] = [{"relation": "self", "url": f"{BASE}/self"}, {"relation": "next", "url": following}]
+    return bundle
+
+
+@responses.activate
+def test_search_follows_next_links_exactly_as_the_server_wrote_them(client: FhirClient) -> None:
+    # Opaque: not rebuilt from the first query (no _count added back, the odd encoding kept).
+    second = f"{BASE}?_getpages=4f%2Fa&_getpagesoffset=2&_bundletype=searchset"
+    responses.get(f"{BASE}/Observation", json=searchset(1, following=second))
+    responses.get(second, json=searchset(2))
+    pages = list(client.search("Observation", {"patient": "p1", "_count": "2"}))
+    assert [page["entry"][0]["resource"]["id"] for page in pages] == [1, 2]
+    assert [call.request.url for call in responses.calls] == [f"{BASE}/Observation?patient=p1&_count=2", second]
+
+
+@responses.activate
+def test_search_stops_at_a_next_link_it_already_followed(client: FhirClient) -> None:
+    second, third = f"{BASE}?_getpages=a&offset=2", f"{BASE}?_getpages=a&offset=4"
+    responses.get(f"{BASE}/Observation", json=searchset(1, following=second))
+    responses.get(second, json=searchset(2, following=third))
+    responses.get(third, json=searchset(3, following=second))  # back to the second page
+    pages = client.search("Observation", {})
+    with pytest.raises(ServerError, match="loop back to a page already read") as raised:
+        for _ in range(10):
+            next(pages)
+    assert raised.value.status == 0 and raised.value.url == second
+    assert len(responses.calls) == 3, "the looped page is not read again"
+
+
+STATEMENT = {
+    "resourceType": "CapabilityStatement",
+    "fhirVersion": "4.0.1",
+    "rest": [
+        {"mode": "client", "operation": [{"name": "export"}]},
+        {
+            "mode": "server",
+            "interaction": [{"code": "transaction"}],
+            "operation": [{"name": "export"}],
+            "resource": [
+                {"type": "Patient", "updateCreate": True, "operation": [{"name": "export"}]},
+                {"type": "Group", "operation": [{"name": "export"}, {"name": "member-add"}]},
+                {"type": "Observation", "updateCreate": False, "operation": [{"name": "export"}]},
+                {"type": "ResearchStudy"},
+            ],
+        },
+    ],
+}
+
+
+@responses.activate
+def test_capabilities_are_read_once_and_name_the_export_levels(client: FhirClient) -> None:
+    responses.get(f"{BASE}/metadata", json=STATEMENT)
+    capabilities = client.capabilities()
+    assert client.capabilities(require_r4=False) is capabilities and len(responses.calls) == 1
+    # Observation's $export is no Bulk Data level; only the server's own rest counts, not mode=client.
+    assert capabilities.export_levels == {"system", "Patient", "Group"}
+    assert capabilities.transaction and not capabilities.batch
+    assert capabilities.update_create == {"Patient": True, "Group": None, "Observation": False, "ResearchStudy": None}
+
+
+@responses.activate
+def test_capabilities_without_export_have_no_levels(client: FhirClient) -> None:
+    responses.get(f"{BASE}/metadata", json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"})
+    assert client.capabilities().export_levels == frozenset()
+
+
+@responses.activate
+def test_a_server_that_is_not_r4_is_refused_only_where_r4_is_required(client: FhirClient) -> None:
+    responses.get(f"{BASE}/metadata", json={**STATEMENT, "fhirVersion": "5.0.0"})
+    assert client.capabilities(require_r4=False).export_levels == {"system", "Patient", "Group"}
+    with pytest.raises(ConfigError, match=r"speaks FHIR 5\.0\.0"):
+        client.capabilities()
