@@ -14,7 +14,8 @@ import requests
 
 from adapter.client import FhirClient
 from adapter.sync.journal import Journal, journal_path
-from adapter.sync.push import PushReport, push
+from adapter.sync.push import push
+from adapter.sync.report import PushReport
 from tests.conftest import validation_errors
 from tests.synthetic import counts, trial
 
