@@ -38,7 +38,7 @@ The service (``trialfhir serve``) reads an optional ``service`` section::
 Secrets are never written in the file: each is named by an environment variable
 (``password_env``, ``token_env``, ``client_secret_env``) or a file
 (``password_file``, ``token_file``, ``client_secret_file``, ``private_key_file``).
-Unknown keys are an error, so a typo never silently falls back to a default.
+Unknown keys and duplicate keys are errors, so a typo never silently falls back to a default.
 
 Environment overrides (``ADAPTER_*``): ``ADAPTER_CONFIG`` (the file),
 ``ADAPTER_JOURNAL_DIR``, and for the chosen server ``ADAPTER_BUNDLE_ENTRIES``,
@@ -57,9 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from adapter.errors import ConfigError
+from adapter.sources.loader import load_yaml
 
 AUTH_TYPES = ("none", "basic", "bearer", "client-credentials", "smart-backend")
 WRITE_MODES = ("auto", "put", "conditional")
@@ -241,11 +240,13 @@ def _service(spec: Any, env: Mapping[str, str], where: str) -> ServiceSettings:
 
 
 def _read_document(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read config file: {error}") from error
+    if path.suffix != ".toml":
+        loaded = load_yaml(path)  # refuses duplicate keys, as TOML does
+    else:
+        try:
+            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read config file: {error}") from error
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -8,7 +8,6 @@ units and a LOINC code whose check digit is wrong are all configuration errors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,12 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-import yaml
-
 from adapter.errors import ConfigError
 from adapter.paths import mappings_dir
 from adapter.records import Code
+from adapter.sources.loader import load_checked
 
 KINDS = ("measurements", "products", "routes", "units")
 LOINC = "http://loinc.org"
@@ -75,46 +72,6 @@ class CodeTables:
     units: Units
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys (PyYAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return dict(loader.construct_pairs(node, deep=deep))
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_yaml(path: Path) -> Any:
-    """A YAML file's content, refusing duplicate keys; errors name the file."""
-    try:
-        with path.open(encoding="utf-8") as stream:
-            return yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-
-
-def _load_checked(path: Path, kind: str) -> Any:
-    data = load_yaml(path)
-    schema_path = mappings_dir() / f"{kind}.schema.json"
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.path) or "(top)"
-        raise ConfigError(f"{path}: {where}: {first.message} (checked against {schema_path.name})")
-    return data
-
-
 def loinc_check_digit_ok(code: str) -> bool:
     """True when a LOINC code's last digit is the mod-10 (Luhn) check digit of the rest."""
     body, _, check = code.partition("-")
@@ -156,7 +113,7 @@ def load_code_tables(paths: Mapping[str, Path] | None = None) -> CodeTables:
     """Load the four tables; ``paths`` overrides where each kind is read from."""
     chosen = {kind: mappings_dir() / f"{kind}.yaml" for kind in KINDS}
     chosen.update(paths or {})
-    data = {kind: _load_checked(chosen[kind], kind) for kind in KINDS}
+    data = {kind: load_checked(chosen[kind], mappings_dir() / f"{kind}.schema.json") for kind in KINDS}
     units = _units(data["units"], chosen["units"])
 
     tests: dict[str, TestDef] = {}

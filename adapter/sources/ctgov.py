@@ -15,6 +15,10 @@ kept as given and logged as a warning naming the file and path.
 Public functions: ``read_study(path)`` for a file holding one study,
 ``read_studies(path)`` for any of the shapes, ``parse_studies(data, source)`` for
 bytes already in memory. ``path`` may be ``"-"`` for standard input.
+
+Why it is long: ``_V2Reader`` reads the whole API v2 study structure, one method
+per module of the record; split across files, the field map would be harder to
+check against the registry's data structure page.
 """
 
 from __future__ import annotations
@@ -46,12 +50,16 @@ from adapter.records import (
     Study,
     StudyDate,
 )
-from adapter.sources.ctgov_tables import CtgovTables, default_tables, json_path
+from adapter.sources.ctgov_common import V2_FORMAT, XML_FORMAT, clean_text, clean_texts, detect_format
+from adapter.sources.ctgov_tables import CtgovTables, default_tables
+from adapter.sources.ctgov_xml import parse_clinical_study
+from adapter.sources.loader import json_path, schema_problem, unique_keys
+
+# The format names and detect_format live in ctgov_common (ctgov_xml needs them too);
+# callers may keep importing them from here.
+__all__ = ["V2_FORMAT", "XML_FORMAT", "detect_format", "parse_studies", "read_studies", "read_study"]
 
 log = logging.getLogger(__name__)
-
-V2_FORMAT = "ctgov-v2-json"
-XML_FORMAT = "ctgov-legacy-xml"
 
 
 def read_study(path: str | Path, *, tables: CtgovTables | None = None) -> Study:
@@ -72,8 +80,6 @@ def parse_studies(data: bytes, source: str, *, tables: CtgovTables | None = None
     """Every study in ``data``; ``source`` names it in errors and warnings."""
     tables = tables or default_tables()
     if detect_format(data, source) == XML_FORMAT:
-        from adapter.sources.ctgov_xml import parse_clinical_study
-
         return [parse_clinical_study(data, source, tables)]
     document = _load_json(data, source)
     if isinstance(document, dict) and "studies" in document:
@@ -82,18 +88,6 @@ def parse_studies(data: bytes, source: str, *, tables: CtgovTables | None = None
             raise InputError(f"expected an array, got {type(studies).__name__}", source=source, field="studies")
         return [_V2Reader(source, tables, f"studies[{n}]").study(item) for n, item in enumerate(studies)]
     return [_V2Reader(source, tables, "").study(document)]
-
-
-def detect_format(data: bytes, source: str) -> str:
-    """``V2_FORMAT`` or ``XML_FORMAT`` from the first character that is not white space."""
-    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if head in (b"{", b"["):
-        return V2_FORMAT
-    if head == b"<":
-        return XML_FORMAT
-    if not head:
-        raise InputError("is empty", source=source)
-    raise InputError("is neither ClinicalTrials.gov JSON nor XML (it starts with neither '{' nor '<')", source=source)
 
 
 @functools.cache
@@ -118,13 +112,15 @@ def _read_bytes(path: str | Path) -> bytes:
 
 def _load_json(data: bytes, source: str) -> Any:
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"), object_pairs_hook=unique_keys)
     except UnicodeDecodeError as error:
         raise InputError(f"is not UTF-8 text ({error.reason} at byte {error.start})", source=source) from error
     except json.JSONDecodeError as error:
         raise InputError(
             f"malformed JSON: {error.msg} (column {error.colno})", source=source, line=error.lineno
         ) from error
+    except ValueError as error:  # a duplicate key (unique_keys)
+        raise InputError(f"malformed JSON: {error}", source=source) from error
 
 
 class _V2Reader:
@@ -145,9 +141,10 @@ class _V2Reader:
         if not isinstance(document, dict):
             where = self.prefix or "(document)"
             raise InputError(f"expected a study object, got {type(document).__name__}", source=self.source, field=where)
-        error = jsonschema.exceptions.best_match(study_schema_validator().iter_errors(document))
-        if error is not None:
-            raise InputError(error.message, source=self.source, field=self.path(*error.absolute_path))
+        problem = schema_problem(document, study_schema_validator())
+        if problem is not None:
+            parts, message = problem
+            raise InputError(message, source=self.source, field=self.path(*parts))
         protocol = document["protocolSection"]
         ident = protocol["identificationModule"]
         status = protocol.get("statusModule", {})
@@ -423,18 +420,6 @@ class _V2Reader:
                 for link in module.get("seeAlsoLinks", [])
             ),
         }
-
-
-def clean_text(value: str | None) -> str | None:
-    """The string without outer white space; None for a missing or blank one (FHIR forbids empty strings)."""
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def clean_texts(values: list[str]) -> tuple[str, ...]:
-    return tuple(text for value in values if (text := clean_text(value)))
 
 
 def _meshes(module: dict[str, Any]) -> tuple[MeshTerm, ...]:

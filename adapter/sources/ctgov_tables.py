@@ -14,20 +14,17 @@ values no table knows; mappers use them to write codings. Both get them from
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-import yaml
-
 from adapter.errors import ConfigError
 from adapter.fhir.constants import EXTENSION_BASE
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, extension
 from adapter.paths import mappings_dir
+from adapter.sources.loader import load_checked, load_schema
 
 SCHEMA_FILE = "ctgov-table.schema.json"
 
@@ -144,18 +141,10 @@ class CtgovTables:
 def load_tables(folder: Path | None = None) -> CtgovTables:
     """Load and check every ``ctgov-*.yaml`` in ``folder`` (default: the mappings folder)."""
     folder = folder or mappings_dir()
-    schema_path = folder / SCHEMA_FILE
-    try:
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{schema_path}: cannot read the code table schema: {error}") from error
-    validator = jsonschema.Draft202012Validator(schema)
+    schema = load_schema(folder / SCHEMA_FILE)
     tables: dict[str, CodeTable] = {}
     for path in sorted(folder.glob("ctgov-*.yaml")):
-        document = _read_yaml(path)
-        problem = jsonschema.exceptions.best_match(validator.iter_errors(document))
-        if problem is not None:
-            raise ConfigError(f"{path}: {json_path(problem.absolute_path)}: {problem.message}")
+        document = load_checked(path, schema)
         for raw in document.get("tables", [document]):
             table = _table(raw, path)
             if table.name in tables:
@@ -181,13 +170,6 @@ def complex_extension(name: str, *parts: JSON | None) -> JSON:
 def default_tables() -> CtgovTables:
     """The tables from the default mappings folder, loaded once per process."""
     return load_tables()
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from error
 
 
 def _table(raw: dict[str, Any], path: Path) -> CodeTable:
@@ -223,11 +205,3 @@ def _table(raw: dict[str, Any], path: Path) -> CodeTable:
         _by_codes=MappingProxyType(by_codes),
         _by_alias=MappingProxyType(by_alias),
     )
-
-
-def json_path(parts: Any) -> str:
-    """A document path as text: ``protocolSection.designModule.phases[1]``."""
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(document)"

@@ -41,32 +41,15 @@ from adapter.records import (
     Study,
     StudyDate,
 )
-from adapter.sources.ctgov import XML_FORMAT, clean_text, clean_texts
+from adapter.sources.ctgov_common import XML_FORMAT, clean_text, clean_texts
 from adapter.sources.ctgov_tables import CtgovTables
 
 log = logging.getLogger(__name__)
 
 ROOT = "clinical_study"
-_MONTHS = {
-    name: f"{number:02d}"
-    for number, name in enumerate(
-        (
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ),
-        start=1,
-    )
-}
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june",
+                "july", "august", "september", "october", "november", "december")  # fmt: skip
+_MONTHS = {name: f"{number:02d}" for number, name in enumerate(_MONTH_NAMES, start=1)}
 _DATE = re.compile(r"^(?P<month>[A-Za-z]+)(?: (?P<day>\d{1,2}),)? (?P<year>\d{4})$")
 _YEAR = re.compile(r"^\d{4}$")
 # "Quadruple (Participant, Care Provider, Investigator, Outcomes Assessor)"

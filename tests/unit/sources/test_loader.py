@@ -1,0 +1,71 @@
+"""The one loader for schema-checked YAML/JSON files: strict keys, one error format, short messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from adapter.errors import ConfigError, InputError
+from adapter.paths import mappings_dir
+from adapter.settings import load_settings
+from adapter.sources.ctgov import parse_studies
+from adapter.sources.ctgov_tables import load_tables
+from adapter.sources.loader import json_path, load_checked, load_yaml, schema_problem
+
+SCHEMA = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "string"}}},
+          "additionalProperties": False}  # fmt: skip
+
+
+def test_duplicate_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("rows: [a]\nrows: [b]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: not valid YAML: duplicate key 'rows'")):
+        load_yaml(path)
+
+
+def test_schema_problem_names_file_and_json_path(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("rows: [a, 2]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_checked(path, SCHEMA)
+    assert str(caught.value) == f"{path}: rows[1]: 2 is not of type 'string'"
+
+
+def test_schema_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
+    (tmp_path / "t.yaml").write_text("rows: [a]\n", encoding="utf-8")
+    assert load_checked(tmp_path / "t.yaml", tmp_path / "s.json") == {"rows": ["a"]}
+
+
+def test_a_huge_value_is_not_repeated_in_the_message() -> None:
+    problem = schema_problem({"rows": "x" * 10_000}, SCHEMA)
+    assert problem is not None and problem[0] == ("rows",) and len(problem[1]) <= 200
+
+
+def test_json_path() -> None:
+    assert json_path(["protocolSection", "phases", 1]) == "protocolSection.phases[1]"
+    assert json_path([]) == "(document)"
+
+
+def test_code_table_with_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    for source in mappings_dir().glob("ctgov-*"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    status = tmp_path / "ctgov-status.yaml"
+    status.write_text(status.read_text(encoding="utf-8") + "enum: Status\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="duplicate key 'enum'"):
+        load_tables(tmp_path)
+
+
+def test_config_file_with_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("servers: {}\nservers: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="duplicate key 'servers'"):
+        load_settings(path, env={})
+
+
+def test_study_json_with_duplicate_key_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="duplicate key 'protocolSection'"):
+        parse_studies(b'{"protocolSection": {}, "protocolSection": {}}', "in.json")
