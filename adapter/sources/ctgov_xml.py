@@ -25,6 +25,7 @@ import defusedxml
 import defusedxml.ElementTree
 
 from adapter.errors import InputError
+from adapter.fhir.constants import is_nct_id
 from adapter.records import (
     Agency,
     Arm,
@@ -91,7 +92,7 @@ class _XmlReader:
         nct_id = clean_text(root.findtext("id_info/nct_id"))
         if nct_id is None:
             raise InputError("missing NCT id", source=self.source, field=f"{ROOT}/id_info/nct_id")
-        if not re.fullmatch(r"NCT\d{8}", nct_id):
+        if not is_nct_id(nct_id):
             raise InputError(f"{nct_id!r} is not an NCT number", source=self.source, field=f"{ROOT}/id_info/nct_id")
         design = root.find("study_design_info")
         masking, who_masked = self.masking(clean_text(design.findtext("masking")) if design is not None else None)
