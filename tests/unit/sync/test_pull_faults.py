@@ -18,7 +18,7 @@ from responses import matchers
 
 from adapter.client import FhirClient
 from adapter.errors import ServerError
-from adapter.sync.pull import STATUS_FILE, SUBJECT_TYPES, Kickoff, pull
+from adapter.sync.pull import STATUS_FILE, SUBJECT_TYPES, Kickoff, cancel_saved_export, pull
 from tests.unit.conftest import Sleeps
 
 BASE = "https://fhir.test/r4"
@@ -297,3 +297,23 @@ def test_a_saved_job_that_failed_is_still_an_error(server: Any, client: FhirClie
         pull(client, NCT, tmp_path, mode="bulk")
     assert calls(server, "DELETE", saved) == 1
     assert not any(call.request.method == "POST" for call in server.calls)
+
+
+@pytest.mark.parametrize("gone", [404, 410])
+def test_cancelling_a_job_the_server_no_longer_knows_forgets_it(client: FhirClient, tmp_path: Path, gone: int) -> None:
+    saved = f"{BASE}/$export-poll-status?_jobId=expired"
+    save_status(tmp_path, saved)
+    with responses.RequestsMock() as stubs:
+        stubs.delete(saved, status=gone)
+        assert cancel_saved_export(client, tmp_path)
+    assert not (tmp_path / STATUS_FILE).exists()
+
+
+def test_cancelling_a_job_the_server_fails_to_delete_is_an_error(client: FhirClient, tmp_path: Path) -> None:
+    # The contrast to the test above: the job may still run, so its status URL is kept.
+    saved = f"{BASE}/$export-poll-status?_jobId=busy"
+    save_status(tmp_path, saved)
+    with responses.RequestsMock() as stubs, pytest.raises(ServerError, match="HTTP 500"):
+        stubs.delete(saved, status=500)
+        cancel_saved_export(client, tmp_path)
+    assert (tmp_path / STATUS_FILE).exists()
