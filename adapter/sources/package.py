@@ -1,16 +1,14 @@
 """Read a trial package: ``package.yaml`` and three CSV files, streamed row by row.
 
 The format is documented in ``docs/trial-package.md``; each file has a JSON Schema in
-``schemas/`` (``trial-package*.schema.json``). ``load_package`` reads the descriptor,
-the study's arm labels (from its ClinicalTrials.gov record, through
-``adapter.sources.ctgov``) and the code tables. ``read_subjects``,
-``read_measurements`` and ``read_administrations`` then yield, for every row, either
-a record (``adapter.records``) or a ``Reject`` naming the file, line, column and a
-reason a person can act on. Nothing is skipped silently: blank lines are not rows,
-everything else is one or the other.
-
-Whole-file problems (a missing file, a missing or unknown column, UTF-16 text) are
-``InputError``: no row of such a file can be read reliably.
+``schemas/`` (``trial-package*.schema.json``). ``load_package``
+(``adapter.sources.package_descriptor``) reads the descriptor, the study's arm labels
+and the code tables. ``read_subjects``, ``read_measurements`` and
+``read_administrations`` (here) then yield, for every row, either a record
+(``adapter.records``) or a ``Reject`` naming the file, line, column and a reason a
+person can act on; the CSV reading and cell checks they share are in
+``adapter.sources.package_csv``. Nothing is skipped silently: blank lines are not
+rows, everything else is one or the other.
 
 Memory stays flat in the number of measurements: the reader keeps one entry per
 subject (its site) and the natural keys of the subject it is reading, to catch
@@ -87,7 +85,7 @@ def _moment(row: Mapping[str, str], column: str, site: Site) -> str | None:
     if moment.tzinfo is None:
         if site.zone is None:
             raise RowError(column, f"{value!r} has no UTC offset and site {site.id} has no time_zone in "
-                            "package.yaml; add the offset (e.g. +07:00) or the site's time zone")
+                           "package.yaml; add the offset (e.g. +07:00) or the site's time zone")
         local = moment
         moment = local.replace(tzinfo=site.zone)
         if moment.astimezone(UTC).astimezone(site.zone).replace(tzinfo=None) != local:
@@ -143,7 +141,7 @@ def _subject(package: Package, row: Mapping[str, str]) -> Subject:
     for column in ("arm_assigned", "arm_actual"):
         if column in row and row[column] not in package.arms:
             raise RowError(column, f"{row[column]!r} is not an arm of {package.nct_id}; "
-                            f"the arms are {', '.join(map(repr, package.arms))}")
+                           f"the arms are {', '.join(map(repr, package.arms))}")
     status = row["status"]
     if status in _RANDOMIZED and "arm_assigned" not in row:
         raise RowError("arm_assigned", f"is empty; a subject with status {status} has an assigned arm")
@@ -252,7 +250,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
         for column in ("unit", "ref_low", "ref_high"):
             if column in row:
                 raise RowError(column, f"is given but test {test.code} takes "
-                                f"a {test.value_type} value, not a quantity")
+                               f"a {test.value_type} value, not a quantity")
         if test.value_type == "integer":
             if not _INTEGER.match(text) or int(text) not in FHIR_INTEGER:
                 raise RowError("value", f"{shown(text)} is not a whole number; test {test.code} takes an integer")
@@ -261,7 +259,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
             answer = test.answers.get(text)
             if answer is None:
                 raise RowError("value", f"{shown(text)} is not an answer of test {test.code}; "
-                                f"expected one of {', '.join(test.answers)}")
+                               f"expected one of {', '.join(test.answers)}")
             value = answer
         else:
             value = text
@@ -270,7 +268,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
         interpretation = package.tables.interpretations.get(row["flag"])
         if interpretation is None:
             raise RowError("flag", f"unknown flag {row['flag']!r}; expected one of "
-                            f"{', '.join(package.tables.interpretations)}")
+                           f"{', '.join(package.tables.interpretations)}")
     return Measurement(
         nct_id=package.nct_id,
         site_id=site.id,
@@ -301,7 +299,7 @@ def _unit(package: Package, row: Mapping[str, str], test_code: str, target: str 
     factor = package.tables.units.factor(ucum, target)
     if factor is None:
         raise RowError("unit", f"{spelled!r} cannot be converted to {target} for test {test_code}; "
-                        "add the conversion to mappings/units.yaml")
+                       "add the conversion to mappings/units.yaml")
     return target, factor
 
 

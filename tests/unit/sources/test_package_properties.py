@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.package import map_package
-from adapter.sources.package import CSV_SCHEMAS, check_cell, columns, schema
+from adapter.sources.package_csv import check_cell, columns
+from adapter.sources.package_descriptor import CSV_SCHEMAS, schema
 from tests.unit.sources.trialpackage import MEASUREMENTS_HEADER, measurements, write_package
 
 COLUMNS = [(file_name, name) for file_name in CSV_SCHEMAS for name in columns(file_name)]

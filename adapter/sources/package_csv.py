@@ -1,0 +1,217 @@
+"""The CSV files of a trial package: headers checked, cells checked, rows read into records.
+
+Each file's columns are compiled from its JSON Schema (``schemas/trial-package-*.schema.json``).
+``csv_rows`` yields every row as its line and its non-empty cells, or a ``Reject``;
+``read_records`` is the one loop the row readers share: it turns each row into a
+record with a per-file parser and lets the file's own check admit it (or reject it
+as a duplicate). Whole-file problems (a missing file, a missing or unknown column,
+UTF-16 text) are ``InputError``: no row of such a file can be read reliably.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from adapter.errors import ConfigError, InputError
+from adapter.sources.package_descriptor import CSV_SCHEMAS, schema
+
+# The JSON Schema keywords a CSV column schema may use: the reader compiles exactly these.
+COLUMN_KEYWORDS = frozenset({"type", "pattern", "enum", "maxLength", "description"})
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be mapped: where it is and why, in words a person can act on."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" + (f": {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+class RowError(Exception):
+    """A problem with one cell; becomes a Reject for that row."""
+
+    def __init__(self, column: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    pattern: re.Pattern[str] | None
+    enum: frozenset[str] | None
+    max_length: int | None
+
+
+@cache
+def columns(file_name: str) -> Mapping[str, Column]:
+    """The columns of a package CSV file, compiled from its JSON Schema."""
+    row_schema = schema(CSV_SCHEMAS[file_name])
+    required = set(row_schema["required"])
+    compiled = {}
+    for name, spec in row_schema["properties"].items():
+        if unknown := set(spec) - COLUMN_KEYWORDS:
+            raise ConfigError(f"{CSV_SCHEMAS[file_name]}: column {name} uses unsupported keywords {sorted(unknown)}")
+        compiled[name] = Column(
+            name=name,
+            required=name in required,
+            pattern=re.compile(spec["pattern"]) if "pattern" in spec else None,
+            enum=frozenset(spec["enum"]) if "enum" in spec else None,
+            max_length=spec.get("maxLength"),
+        )
+    return MappingProxyType(compiled)
+
+
+def check_cell(column: Column, value: str) -> str | None:
+    """Why ``value`` does not fit ``column``'s schema, or None when it does."""
+    if column.max_length is not None and len(value) > column.max_length:
+        return f"is {len(value)} characters long; at most {column.max_length} are allowed"
+    if column.enum is not None and value not in column.enum:
+        return f"{value!r} is not one of {', '.join(sorted(column.enum))}"
+    if column.pattern is not None and not column.pattern.search(value):
+        return f"{shown(value)} does not have the expected form ({column.pattern.pattern})"
+    return None
+
+
+def shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def read_header(path: Path, file_name: str) -> list[str]:
+    """Check a CSV file's header against its schema; the columns in file order."""
+    with _open_text(path) as stream:
+        header = next(csv.reader(stream), None)
+    if header is None:
+        raise InputError("is empty; its first line must name the columns", source=str(path), line=1)
+    names = [name.strip() for name in header]
+    known = columns(file_name)
+    for name in names:
+        if _bad_text(name):
+            raise InputError(f"column name {shown(name)} is not valid UTF-8 text; save the file as UTF-8",
+                             source=str(path), line=1)
+    if duplicated := sorted({n for n in names if names.count(n) > 1}):
+        raise InputError(f"column(s) named twice: {', '.join(duplicated)}", source=str(path), line=1)
+    if unknown := [n for n in names if n not in known]:
+        raise InputError(f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are {', '.join(known)}",
+                         source=str(path), line=1)
+    if missing := [n for n, c in known.items() if c.required and n not in names]:
+        raise InputError(f"required column(s) missing: {', '.join(missing)}", source=str(path), line=1)
+    return names
+
+
+def _open_text(path: Path) -> Any:
+    try:
+        with path.open("rb") as raw:
+            start = raw.read(4)
+    except FileNotFoundError as error:
+        raise InputError(f"missing; a trial package needs {path.name}", source=str(path)) from error
+    except OSError as error:
+        raise InputError(f"cannot be read: {error.strerror}", source=str(path)) from error
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("is UTF-16 text; save it as UTF-8", source=str(path))
+    # A UTF-8 byte-order mark is dropped; other bytes that are not UTF-8 are kept as
+    # surrogates, so the row that holds them can be rejected instead of the whole file.
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+
+
+def _bad_text(value: str) -> bool:
+    return _UNDECODED.search(value) is not None
+
+
+def csv_rows(path: Path, file_name: str) -> Iterator[tuple[int, dict[str, str]] | Reject]:
+    """Each row of a CSV file as (line, {column: stripped non-empty value}), or a Reject."""
+    names = read_header(path, file_name)
+    known = columns(file_name)
+    with _open_text(path) as stream:
+        reader = csv.reader(stream)
+        next(reader)
+        last_line = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield Reject(file_name, last_line + 1, None, f"cannot be read as CSV: {error}")
+                last_line = reader.line_num
+                continue
+            line, last_line = last_line + 1, reader.line_num
+            if not fields:
+                continue  # a blank line is not a row
+            try:
+                yield line, _cells(fields, names, known)
+            except RowError as error:
+                yield Reject(file_name, line, error.column, error.reason)
+
+
+def _cells(fields: list[str], names: list[str], known: Mapping[str, Column]) -> dict[str, str]:
+    if len(fields) < len(names):
+        missing = names[len(fields):]
+        raise RowError(missing[0], f"has {len(fields)} fields but the header has {len(names)}; "
+                       f"missing: {', '.join(missing)}")
+    if len(fields) > len(names):
+        raise RowError(None, f"has {len(fields)} fields but the header has {len(names)}; "
+                       f"remove the extra values after column {names[-1]} (or quote values that hold commas)")
+    row = {}
+    for name, raw in zip(names, fields, strict=True):
+        value = raw.strip()
+        if _bad_text(value):
+            bad = _UNDECODED.search(value)
+            assert bad is not None
+            raise RowError(name, f"is not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02X}); "
+                           "save the file as UTF-8")
+        if "\x00" in value:
+            raise RowError(name, "contains a NUL byte")
+        if value:
+            if (problem := check_cell(known[name], value)) is not None:
+                raise RowError(name, problem)
+            row[name] = value
+    for name, column in known.items():
+        if column.required and name not in row:
+            raise RowError(name, "is empty; a value is required")
+    return row
+
+
+def read_records(
+    path: Path, file_name: str, parse: Callable[[Mapping[str, str]], R], admit: Callable[[R, int], None]
+) -> Iterator[tuple[int, R] | Reject]:
+    """Each row of a package CSV file as (line, record) or a Reject.
+
+    ``parse`` makes a record of a row's cells; ``admit(record, line)`` checks it against the rows before it
+    (duplicates) and remembers it. Either raises ``RowError`` to reject the row.
+    """
+    for item in csv_rows(path, file_name):
+        if isinstance(item, Reject):
+            yield item
+            continue
+        line, row = item
+        try:
+            record = parse(row)
+            admit(record, line)
+        except RowError as error:
+            yield Reject(file_name, line, error.column, error.reason)
+            continue
+        yield line, record

@@ -1,0 +1,160 @@
+"""The descriptor of a trial package: ``package.yaml`` read into a ``Package``.
+
+``load_package`` checks the descriptor against its JSON Schema
+(``schemas/trial-package.schema.json``), reads the study's arm labels (from its
+ClinicalTrials.gov record, through ``adapter.sources.ctgov``, or as listed), its
+sites and visits, and loads the code tables the row readers look codes up in.
+The format is documented in ``docs/trial-package.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+
+from adapter.errors import ConfigError, InputError
+from adapter.paths import mappings_dir
+from adapter.records import Study, Visit
+from adapter.sources.codetables import KINDS, CodeTables, load_code_tables
+from adapter.sources.loader import load_yaml
+
+DESCRIPTOR = "package.yaml"
+SUBJECTS, MEASUREMENTS, ADMINISTRATIONS = "subjects.csv", "measurements.csv", "administrations.csv"
+CSV_SCHEMAS = {
+    SUBJECTS: "trial-package-subjects.schema.json",
+    MEASUREMENTS: "trial-package-measurements.schema.json",
+    ADMINISTRATIONS: "trial-package-administrations.schema.json",
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """A study site of the package; ``zone`` reads local times that carry no offset."""
+
+    id: str
+    name: str
+    zone: ZoneInfo | None
+
+
+@dataclass(frozen=True)
+class Package:
+    """A loaded package descriptor with everything the row readers need."""
+
+    root: Path
+    nct_id: str
+    arms: tuple[str, ...]
+    local_system: str
+    sites: Mapping[str, Site]
+    visits: Mapping[str, Visit]
+    tables: CodeTables
+    # The study's ClinicalTrials.gov record when package.yaml names one (push maps it too).
+    record: Study | None = None
+
+    def csv_path(self, name: str) -> Path:
+        return self.root / name
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """One of the package JSON Schemas shipped in ``adapter/sources/schemas``."""
+    text = resources.files("adapter.sources").joinpath("schemas", name).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def load_package(path: str | Path) -> Package:
+    """Read ``package.yaml`` in the folder ``path``, the study's arms and the code tables."""
+    root = Path(path)
+    descriptor = root / DESCRIPTOR
+    if not root.is_dir():
+        raise InputError("not a folder; a trial package is a folder holding package.yaml", source=str(root))
+    if not descriptor.is_file():
+        raise InputError("missing; a trial package folder needs a package.yaml", source=str(descriptor))
+    try:
+        data = load_yaml(descriptor)
+    except ConfigError as error:
+        raise InputError(str(error), source=str(descriptor)) from error
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema("trial-package.schema.json")).iter_errors(data),
+        key=lambda e: list(e.path),
+    )
+    if errors:
+        first = errors[0]
+        field = "/".join(str(p) for p in first.path) or None
+        raise InputError(first.message, source=str(descriptor), field=field)
+
+    study = data["study"]
+    nct_id = study["nct_id"]
+    if ("record" in study) == ("arms" in study):
+        raise InputError("give either record (the study's ClinicalTrials.gov record) or arms (its arm labels), "
+                         "exactly one of them", source=str(descriptor), field="study")
+    record = _record(root, study["record"], nct_id, descriptor) if "record" in study else None
+    arms = tuple(study["arms"]) if record is None else record.arm_labels()
+
+    sites: dict[str, Site] = {}
+    for index, site in enumerate(data["sites"]):
+        if site["id"] in sites:
+            raise InputError(f"site id {site['id']!r} is listed twice", source=str(descriptor), field=f"sites/{index}")
+        sites[site["id"]] = Site(site["id"], site["name"], _zone(site.get("time_zone"), descriptor, index))
+    visits: dict[str, Visit] = {}
+    for index, visit in enumerate(data["visits"]):
+        if visit["code"] in visits:
+            raise InputError(f"visit {visit['code']!r} is listed twice",
+                             source=str(descriptor), field=f"visits/{index}")
+        visits[visit["code"]] = Visit(visit["code"], visit["name"], visit.get("day"))
+
+    tables = load_code_tables(_mapping_paths(root, data.get("mappings", {})))
+    return Package(
+        root=root,
+        nct_id=nct_id,
+        arms=arms,
+        local_system=data["local_code_system"],
+        sites=MappingProxyType(sites),
+        visits=MappingProxyType(visits),
+        tables=tables,
+        record=record,
+    )
+
+
+def _record(root: Path, record: str, nct_id: str, descriptor: Path) -> Study:
+    # The one ClinicalTrials.gov reader is the study engineer's; imported here so a
+    # package that lists its arms never needs it.
+    from adapter.sources.ctgov import read_study
+
+    study = read_study(root / record)
+    if study.nct_id != nct_id:
+        raise InputError(
+            f"study/nct_id is {nct_id} but {record} is the record of {study.nct_id}",
+            source=str(descriptor),
+            field="study/record",
+        )
+    if not study.arm_labels():
+        raise InputError(f"{record} lists no arms; list them in study/arms instead", source=str(descriptor))
+    return study
+
+
+def _zone(name: str | None, descriptor: Path, index: int) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InputError(f"unknown time zone {name!r} (use an IANA name such as Asia/Jakarta)",
+                         source=str(descriptor), field=f"sites/{index}/time_zone") from error
+
+
+def _mapping_paths(root: Path, chosen: Mapping[str, str]) -> dict[str, Path]:
+    paths = {}
+    for kind in KINDS:
+        name = chosen.get(kind, f"{kind}.yaml")
+        paths[kind] = root / name if name.startswith("./") else mappings_dir() / name
+    return paths
