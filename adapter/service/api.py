@@ -11,15 +11,15 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, send_file
 
+from adapter.fhir.constants import is_nct_id
 from adapter.service.context import service
-from adapter.service.openapi import FILE_TYPES
-from adapter.service.problems import FHIR_JSON, ApiError
+from adapter.service.media import FHIR_JSON, file_type
+from adapter.service.problems import ApiError
 from adapter.service.schemas import check_job_request
 from adapter.service.store import QUEUED, RUNNING, Job, StudyEntry
 
 blueprint = Blueprint("api", __name__)
 
-_STUDY_ID = re.compile(r"^NCT[0-9]{8}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _RECORD_TYPES = ("application/json", "application/xml", "text/xml")
@@ -68,9 +68,9 @@ def get_study_bundle(study_id: str) -> Response:
 
 
 def _study(study_id: str) -> StudyEntry:
-    entry = service().store.study(study_id) if _STUDY_ID.match(study_id) else None
+    entry = service().store.study(study_id) if is_nct_id(study_id) else None
     if entry is None:
-        raise ApiError(404, f"no study {study_id}" if _STUDY_ID.match(study_id) else "no such study")
+        raise ApiError(404, f"no study {study_id}" if is_nct_id(study_id) else "no such study")
     return entry
 
 
@@ -138,7 +138,7 @@ def get_job_file(job_id: str, name: str) -> Response:
     path = _files_folder(job) / name
     if not _FILE_NAME.match(name) or not path.is_file():
         raise ApiError(404, f"job {job_id} has no file {name}" if _FILE_NAME.match(name) else "no such file")
-    return send_file(path, mimetype=_file_type(name), as_attachment=False, download_name=name)
+    return send_file(path, mimetype=file_type(name), as_attachment=False, download_name=name)
 
 
 def _job(job_id: str) -> Job:
@@ -189,10 +189,6 @@ def job_json(job: Job) -> dict[str, Any]:
         "resumed_by": job.resumed_by,
         "url": _job_url(job.id),
     }
-
-
-def _file_type(name: str) -> str:
-    return next(media_type for suffix, media_type in FILE_TYPES.items() if name.endswith(suffix))
 
 
 # --- servers -------------------------------------------------------------------------------------

@@ -5,20 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from adapter.service.media import FHIR_JSON, FILE_TYPES
 from adapter.service.schemas import JOB_ID, STUDY_ID, job_request_schema
 from adapter.service.store import STATES
 
-FHIR_JSON = "application/fhir+json"
-
-# What a job's output files are served as (by file name ending).
-FILE_TYPES = {
-    ".ndjson": "application/fhir+ndjson",
-    ".json": "application/json",
-    ".csv": "text/csv",
-    ".parquet": "application/vnd.apache.parquet",
-    ".gz": "application/gzip",
-    "": "application/octet-stream",
-}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 
 

@@ -17,10 +17,10 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from adapter.errors import ConfigError, InputError, MappingError
+from adapter.service.media import FHIR_JSON
 
 log = logging.getLogger(__name__)
 
-FHIR_JSON = "application/fhir+json"
 
 # HTTP status -> OperationOutcome issue type (http://hl7.org/fhir/issue-type).
 _ISSUE_CODES = {

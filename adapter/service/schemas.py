@@ -14,11 +14,14 @@ from typing import Any
 
 import jsonschema
 
-from adapter.export.exporter import FORMATS as EXPORT_FORMATS
+from adapter.export.formats import FORMATS as EXPORT_FORMATS
+from adapter.fhir.constants import NCT_PATTERN, is_nct_id
 from adapter.service.problems import ApiError
-from adapter.sync.pull import MODES as PULL_MODES
+from adapter.sync.modes import PULL_MODES
 
-STUDY_ID: dict[str, Any] = {"type": "string", "pattern": "^NCT[0-9]{8}$", "description": "NCT number"}
+# JSON Schema patterns are unanchored searches, hence the anchors; "$" still lets a trailing
+# newline through, so ``check_job_request`` checks the study with ``is_nct_id`` as well.
+STUDY_ID: dict[str, Any] = {"type": "string", "pattern": f"^{NCT_PATTERN.pattern}$", "description": "NCT number"}
 JOB_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 
 
@@ -99,6 +102,8 @@ def check(instance: Any, schema: Mapping[str, Any], prefix: Iterable[str | int] 
 def check_job_request(body: Any, servers: Iterable[str]) -> dict[str, Any]:
     """A valid job request naming one of ``servers``, or a 400 naming what is wrong."""
     check(body, job_envelope(servers))
+    if not is_nct_id(body["study"]):
+        raise ApiError(400, f"{body['study']!r} is not an NCT number", expression="study")
     check(body.get("options", {}), OPTIONS[body["kind"]], ["options"])
     return dict(body)
 
