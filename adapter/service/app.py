@@ -1,31 +1,27 @@
 """The app factory: ``create_app(settings)`` builds the Flask service around one settings object.
 
 The app holds one ``Service`` (job store, study files, job runner) in
-``app.extensions["trialfhir"]``; ``Service.close`` stops the workers and closes
-the store. A lock file keeps a second service off the same data folder.
+``app.extensions["trialfhir"]``, attached the way Flask extensions are
+(``Service.init_app``): its workers start on the first request, and it closes
+at interpreter exit or when ``close_app`` is called, whichever comes first. A
+lock file keeps a second service off the same data folder.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
 from collections.abc import Mapping
-from pathlib import Path
-from typing import IO
 
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
 from adapter import __version__
-from adapter.errors import ConfigError
 from adapter.service import api, pages
 from adapter.service.context import Service, service
 from adapter.service.keys import key_name, presented_key
 from adapter.service.problems import ApiError, register
-from adapter.service.runner import JobFunction, JobRunner
-from adapter.service.store import JobStore
-from adapter.service.studies import StudyFiles
+from adapter.service.runner import JobFunction
 from adapter.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -38,41 +34,26 @@ def create_app(settings: Settings | None = None, *, kinds: Mapping[str, JobFunct
     """The Flask app; ``kinds`` replaces the job implementations (tests), the defaults run the engine."""
     settings = settings or load_settings()
     options = settings.service
-    data = options.data_dir
-    data.mkdir(parents=True, exist_ok=True)
-    lock = _lock(data / "service.lock")
-    store = JobStore(data / "jobs.sqlite")
-    studies = StudyFiles(data / "studies", store)
-    if kinds is None:
-        from adapter.service.jobs import engine_kinds
-
-        kinds = engine_kinds(settings, studies)
-    runner = JobRunner(store, kinds, folder=data / "jobs", workers=options.workers)
+    app_service = Service.open(settings, kinds=kinds)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = options.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["trialfhir"] = Service(settings, store, studies, runner, lock)
+    app_service.init_app(app, probes=PUBLIC_ENDPOINTS)
     register(app)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api/v1")
     app.before_request(_authenticate)
     app.after_request(_log_request)
     app.config["TRIALFHIR_VERSION"] = __version__
-    runner.recover()
     if not options.api_keys:
         log.warning("no API keys are configured: every request but /healthz and /readyz will be refused")
     return app
 
 
-def _lock(path: Path) -> IO[str]:
-    handle = open(path, "a")  # noqa: SIM115 - held open for the life of the service
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        handle.close()
-        raise ConfigError(f"another trialfhir service is using {path}; give each its own data_dir") from error
-    return handle
+def close_app(app: Flask) -> None:
+    """Stop ``app``'s workers and release its data folder now rather than at exit; a second call does nothing."""
+    service(app).close()
 
 
 def _authenticate() -> None:

@@ -7,8 +7,8 @@ import signal
 import sys
 from types import FrameType
 
-from adapter.service.app import create_app
-from adapter.service.context import Service
+from adapter.service.app import close_app, create_app
+from adapter.service.context import service
 from adapter.service.keys import hash_key, new_key
 from adapter.settings import Settings
 
@@ -23,7 +23,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
     logging.getLogger("adapter.service").setLevel(logging.INFO)
     app = create_app(settings)
-    service: Service = app.extensions["trialfhir"]
+    service(app).start()  # resume interrupted pushes now, not at the first request
     options = settings.service
     server = create_server(
         app,
@@ -48,7 +48,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         log.info("stopping")
     finally:
         server.close()
-        service.close()
+        close_app(app)
 
 
 def key_instructions(name: str) -> str:

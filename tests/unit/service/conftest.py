@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from adapter.service import create_app
+from adapter.service import close_app, create_app
 from adapter.service.keys import hash_key
 from adapter.service.openapi import openapi_document
 from adapter.service.runner import JobFunction
@@ -40,17 +40,19 @@ AppFactory = Callable[..., Flask]
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
-    """Build apps on ``tmp_path/data``; each is closed at the end of the test."""
+    """Build apps on ``tmp_path/data`` (or on ``settings``); each is closed at the end of the test."""
     apps: list[Flask] = []
 
-    def build(kinds: Mapping[str, JobFunction] | None = None, **service: Any) -> Flask:
-        app = create_app(service_settings(tmp_path / "data", **service), kinds=kinds)
+    def build(
+        kinds: Mapping[str, JobFunction] | None = None, settings: Settings | None = None, **service: Any
+    ) -> Flask:
+        app = create_app(settings or service_settings(tmp_path / "data", **service), kinds=kinds)
         apps.append(app)
         return app
 
     yield build
     for app in apps:
-        app.extensions["trialfhir"].close()
+        close_app(app)  # now rather than at exit: the next test gets the worker threads back
 
 
 @pytest.fixture

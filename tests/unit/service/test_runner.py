@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from adapter.service import close_app
 from adapter.service.runner import JobContext, JobResult, JobRunner
 from adapter.service.store import JobStore
 from tests.unit.service.conftest import AUTH, AppFactory, upload_seed, wait_for
@@ -80,7 +81,7 @@ def test_restart_with_a_job_in_flight(make_app: AppFactory) -> None:
     job_id = client.post("/api/v1/jobs", json={"kind": "push", "study": "NCT04753476", "server": "hapi"}, headers=AUTH)
     job_id = job_id.json["id"]
     assert started.wait(5)
-    first.extensions["trialfhir"].close()  # the service stops while the push runs
+    close_app(first)  # the service stops while the push runs
 
     second = make_app(kinds=KINDS).test_client()
     old = second.get(f"/api/v1/jobs/{job_id}", headers=AUTH).json

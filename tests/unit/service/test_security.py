@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
 
-from tests.unit.service.conftest import AUTH, BASIC, assert_documented
+from adapter.errors import ConfigError
+from adapter.settings import AuthSettings, Secret, ServerSettings
+from tests.unit.service.conftest import AUTH, BASIC, AppFactory, assert_documented, service_settings
 
 PROTECTED = [
     "/",
@@ -63,37 +68,23 @@ def test_the_right_key_as_bearer_or_basic(client: FlaskClient) -> None:
     assert client.get("/api/v1/servers").headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_servers_show_no_secret(make_app: object, tmp_path: object) -> None:
-    from pathlib import Path
-
-    from adapter.service import create_app
-    from adapter.settings import AuthSettings, Secret, ServerSettings
-    from tests.unit.service.conftest import service_settings
-
-    settings = service_settings(Path(str(tmp_path)) / "secrets")
+def test_servers_show_no_secret(make_app: AppFactory, tmp_path: Path) -> None:
+    settings = service_settings(tmp_path / "secrets")
     hospital = ServerSettings(
         name="hospital",
         base_url="https://svc:hunter2@fhir.example.org/r4",
         auth=AuthSettings(type="basic", username="svc", password=Secret("s3cr3t-password")),
     )
-    settings = type(settings)(
-        servers={"hospital": hospital}, journal_dir=settings.journal_dir, service=settings.service, env={}
-    )
-    app = create_app(settings)
-    try:
-        response = app.test_client().get("/api/v1/servers", headers=AUTH)
-        assert response.json == {
-            "servers": [{"name": "hospital", "base_url": "https://fhir.example.org/r4", "auth": "basic"}]
-        }
-        assert b"s3cr3t" not in response.data and b"hunter2" not in response.data
-        assert_documented("/api/v1/servers", "get", 200, response.json)
-    finally:
-        app.extensions["trialfhir"].close()
+    settings = replace(settings, servers={"hospital": hospital})
+    response = make_app(settings=settings).test_client().get("/api/v1/servers", headers=AUTH)
+    assert response.json == {
+        "servers": [{"name": "hospital", "base_url": "https://fhir.example.org/r4", "auth": "basic"}]
+    }
+    assert b"s3cr3t" not in response.data and b"hunter2" not in response.data
+    assert_documented("/api/v1/servers", "get", 200, response.json)
 
 
-def test_a_second_service_cannot_share_the_data_folder(make_app: object) -> None:
-    from adapter.errors import ConfigError
-
-    make_app()  # type: ignore[operator]
+def test_a_second_service_cannot_share_the_data_folder(make_app: AppFactory) -> None:
+    make_app()
     with pytest.raises(ConfigError, match="another trialfhir service"):
-        make_app()  # type: ignore[operator]
+        make_app()
