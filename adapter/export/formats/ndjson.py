@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapter.export import ndjson
 from adapter.export.formats import ExportReport
+from adapter.fhir import ndjson
 
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
