@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import email.utils
 import gzip
-import json
 import logging
 import random
 import time
@@ -43,6 +42,7 @@ from requests.adapters import HTTPAdapter
 from adapter import __version__
 from adapter.auth import Auth, NoAuth, build_auth
 from adapter.errors import ConfigError, ServerError, server_error
+from adapter.fhir.json import dumpb
 from adapter.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class FhirClient:
 
     def update(self, path: str, resource: bytes | Mapping[str, Any]) -> requests.Response:
         """PUT ``resource`` to ``path``: ``Type/id`` (update as create) or ``Type?identifier=sys|val`` (conditional)."""
-        body = resource if isinstance(resource, bytes) else _dumps(resource)
+        body = resource if isinstance(resource, bytes) else dumpb(resource)
         return self._request("PUT", path, body=body)
 
     def delete(self, resource_type: str, resource_id: str) -> requests.Response:
@@ -232,7 +232,7 @@ class FhirClient:
         ``path`` is relative to the base or an absolute URL; ``body`` is sent as FHIR JSON (a POST with a
         body is not retried); ``stream`` leaves a large response body unread until iterated.
         """
-        raw = _dumps(body) if body is not None else None
+        raw = dumpb(body) if body is not None else None
         return self._request(method, path, params=params, headers=headers, body=raw, stream=stream)
 
     def post_bundle(self, body: bytes | Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
@@ -240,7 +240,7 @@ class FhirClient:
 
         ``idempotent`` says whether every entry may safely be sent twice (PUT, DELETE), which allows retries.
         """
-        raw = body if isinstance(body, bytes) else _dumps(body)
+        raw = body if isinstance(body, bytes) else dumpb(body)
         return dict(self._request("POST", "", body=raw, idempotent=idempotent).json())
 
     # --- the one request path -------------------------------------------------------------------
@@ -336,7 +336,3 @@ def _outcome(response: requests.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
-
-
-def _dumps(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
