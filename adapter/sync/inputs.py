@@ -2,6 +2,10 @@
 
 Each gives the study's key (its NCT number, which names the journal) and the
 mapped resources in dependency order (referenced resources first).
+
+``INPUT_KINDS`` is the registry: each kind says how it recognises a path and how
+it opens one; ``open_input`` asks them in order. A new kind of input is one new
+entry (and its opener).
 """
 
 from __future__ import annotations
@@ -14,24 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from adapter.errors import InputError
-from adapter.export.ndjson import read_file, read_resources, resource_files
+from adapter.fhir.constants import NCT_SYSTEM, TYPE_ORDER
+from adapter.fhir.ndjson import read_file, read_resources, resource_files
 from adapter.records import Study
 
 log = logging.getLogger(__name__)
-
-# Referenced types before the types that refer to them (the cross-team Bundle order).
-TYPE_ORDER = (
-    "Organization",
-    "Location",
-    "Practitioner",
-    "Group",
-    "ResearchStudy",
-    "Patient",
-    "ResearchSubject",
-    "Observation",
-    "MedicationAdministration",
-)
-NCT_SYSTEM = "https://clinicaltrials.gov"
 
 
 @dataclass
@@ -48,22 +39,19 @@ class PushInput:
 def open_input(path: str | Path) -> PushInput:
     """Recognise ``path``: a trial package folder, a folder of ``<Type>.ndjson`` files, or a study record file."""
     path = Path(path)
-    if path.is_dir():
-        if (path / "package.yaml").is_file():
-            return _package(path)
-        if any(path.glob("*.ndjson")):
-            return _ndjson_folder(path)
-        raise InputError("not a trial package (no package.yaml) nor a folder of mapped NDJSON", source=str(path))
-    if path.is_file():
-        return _study_record(path)
-    raise InputError("no such file or folder", source=str(path))
+    if not path.is_dir() and not path.is_file():
+        raise InputError("no such file or folder", source=str(path))
+    for name, kind in INPUT_KINDS.items():
+        if kind.recognises(path):
+            return kind.opens(path, name)
+    raise InputError("not a trial package (no package.yaml) nor a folder of mapped NDJSON", source=str(path))
 
 
-def _study_record(path: Path) -> PushInput:
+def _study_record(path: Path, name: str) -> PushInput:
     from adapter.sources.ctgov import read_study
 
     study = read_study(path)
-    return PushInput(study.nct_id, _study_resources(study), "study record")
+    return PushInput(study.nct_id, _study_resources(study), name)
 
 
 def _study_resources(study: Study) -> Iterator[dict[str, Any]]:
@@ -72,7 +60,7 @@ def _study_resources(study: Study) -> Iterator[dict[str, Any]]:
     return (entry["resource"] for entry in study_bundle(study)["entry"])
 
 
-def _package(path: Path) -> PushInput:
+def _package(path: Path, name: str) -> PushInput:
     """A trial package: its study's resources (when it names the record) then its subjects' data, mapped as it streams.
 
     A package that lists only its arms has no record to map: its ResearchStudy must be on the server already
@@ -89,14 +77,14 @@ def _package(path: Path) -> PushInput:
     mapping = map_package(path, on_reject=on_reject)
     record = mapping.package.record
     study = _study_resources(record) if record else iter(())
-    return PushInput(mapping.nct_id, itertools.chain(study, mapping), "trial package", lambda: rejected[0])
+    return PushInput(mapping.nct_id, itertools.chain(study, mapping), name, lambda: rejected[0])
 
 
-def _ndjson_folder(path: Path) -> PushInput:
+def _ndjson_folder(path: Path, name: str) -> PushInput:
     files = resource_files(path)
     order = sorted(files, key=lambda kind: (_rank(kind), kind))
     resources = (resource for kind in order for file in files[kind] for resource in read_file(file, kind))
-    return PushInput(_study_of(path), resources, "mapped NDJSON")
+    return PushInput(_study_of(path), resources, name)
 
 
 def _rank(resource_type: str) -> int:
@@ -113,3 +101,19 @@ def _study_of(folder: Path) -> str:
                          field="ResearchStudy.identifier")  # fmt: skip
     raise InputError("a folder of mapped NDJSON needs a ResearchStudy (ResearchStudy.ndjson) to name the study",
                      source=str(folder))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """One kind of input: whether a path (an existing file or folder) is of this kind, and how to open it."""
+
+    recognises: Callable[[Path], bool]
+    opens: Callable[[Path, str], PushInput]  # (path, the kind's name) -> the opened input
+
+
+# Asked in this order: a trial package may hold NDJSON files too, and any file left is a study record.
+INPUT_KINDS: dict[str, InputKind] = {
+    "trial package": InputKind(lambda path: (path / "package.yaml").is_file(), _package),
+    "mapped NDJSON": InputKind(lambda path: path.is_dir() and any(path.glob("*.ndjson")), _ndjson_folder),
+    "study record": InputKind(Path.is_file, _study_record),
+}

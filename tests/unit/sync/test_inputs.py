@@ -39,3 +39,11 @@ def test_bad_line_names_file_and_line(tmp_path: Path) -> None:
     source = open_input(tmp_path)
     with pytest.raises(InputError, match=r"Patient\.ndjson:2: not JSON"):
         list(source.resources)
+
+
+def test_a_folder_of_no_known_kind_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an input\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not a trial package"):
+        open_input(tmp_path)
+    with pytest.raises(InputError, match="no such file or folder"):
+        open_input(tmp_path / "missing")
