@@ -65,13 +65,14 @@ def run_map_study(args: argparse.Namespace) -> int:
     """``trialfhir map study``: a ClinicalTrials.gov record (or search page) to one transaction Bundle."""
     from pathlib import Path
 
+    from adapter.fhir.json import dumps
     from adapter.sources.ctgov import read_studies
-    from adapter.studybundle import bundle_json, studies_bundle
+    from adapter.studybundle import studies_bundle
 
     studies = read_studies(args.path)
     if not studies:
         raise InputError("holds no studies", source="<stdin>" if args.path == "-" else args.path)
-    text = bundle_json(studies_bundle(studies)) + "\n"
+    text = dumps(studies_bundle(studies)) + "\n"
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

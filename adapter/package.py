@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapter.errors import InputError, MappingError
+from adapter.fhir.constants import PACKAGE_TYPES
 from adapter.fhir.datatypes import JSON
+from adapter.fhir.json import dumps
 from adapter.mappers.medicationadministration import medication_administration
 from adapter.mappers.observation import observation
 from adapter.mappers.patient import patient
@@ -43,7 +45,6 @@ from adapter.sources.package import (
 )
 
 R = TypeVar("R")
-RESOURCE_ORDER = ("Patient", "ResearchSubject", "Observation", "MedicationAdministration")
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Report:
     files: dict[str, FileCount] = field(
         default_factory=lambda: {name: FileCount() for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS)}
     )
-    resources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESOURCE_ORDER, 0))
+    resources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PACKAGE_TYPES, 0))
     rejects: list[Reject] = field(default_factory=list)
     complete: bool = False
 
@@ -168,11 +169,6 @@ def map_package(
     return PackageMapping(load_package(path), strict=strict, on_reject=on_reject)
 
 
-def dumps(resource: JSON) -> str:
-    """The project's stable JSON form of a resource (one NDJSON line without its newline)."""
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-
-
 def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = False) -> Report:
     """Map the package at ``path`` into ``out``: ``<Type>.ndjson``, ``rejects.ndjson``, ``report.json``.
 
@@ -185,7 +181,7 @@ def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = Fa
     with ExitStack() as stack:
         streams = {
             name: stack.enter_context((folder / f"{name}.ndjson").open("w", encoding="utf-8", newline="\n"))
-            for name in (*RESOURCE_ORDER, "rejects")
+            for name in (*PACKAGE_TYPES, "rejects")
         }
         rejects = streams["rejects"]
         mapping = map_package(path, strict=strict, on_reject=lambda r: rejects.write(dumps(r.as_json()) + "\n"))

@@ -1,20 +1,21 @@
 """The FHIR R4 transaction Bundle for one or more ClinicalTrials.gov studies.
 
-Entries are written with PUT to deterministic ids (``fullUrl`` ``urn:uuid:<id>``,
-``request.url`` ``<Type>/<id>``), resources that are referenced before those that
-refer to them: Organization, Location, Practitioner, Group, ResearchStudy. Within a
-type, entries keep the order of the studies and of the registry record. A resource
+Entries are PUTs to deterministic ids (``adapter.fhir.bundle.put_entry``),
+resources that are referenced before those that refer to them (``STUDY_TYPES``:
+Organization, Location, Practitioner, Group, ResearchStudy). Within a type,
+entries keep the order of the studies and of the registry record. A resource
 several studies share (a sponsor) is written once. The Bundle has no id or
 timestamp, so mapping the same input twice gives byte-identical JSON
-(``bundle_json``).
+(``adapter.fhir.json.dumps``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 
+from adapter.fhir.bundle import put_entry
+from adapter.fhir.constants import STUDY_TYPES
 from adapter.fhir.datatypes import JSON
 from adapter.mappers.group import enrollment_group, has_enrollment
 from adapter.mappers.location import location, site_ids
@@ -25,8 +26,6 @@ from adapter.records import Study
 from adapter.sources.ctgov_tables import CtgovTables, default_tables
 
 log = logging.getLogger(__name__)
-
-ENTRY_ORDER = ("Organization", "Location", "Practitioner", "Group", "ResearchStudy")
 
 
 def study_resources(study: Study, tables: CtgovTables | None = None) -> list[JSON]:
@@ -49,7 +48,7 @@ def study_bundle(study: Study, tables: CtgovTables | None = None) -> JSON:
 
 def studies_bundle(studies: Iterable[Study], tables: CtgovTables | None = None) -> JSON:
     """One transaction Bundle for several studies (a search page), each resource once."""
-    by_type: dict[str, dict[str, JSON]] = {kind: {} for kind in ENTRY_ORDER}
+    by_type: dict[str, dict[str, JSON]] = {kind: {} for kind in STUDY_TYPES}
     for study in studies:
         for resource in study_resources(study, tables):
             kind, rid = resource["resourceType"], resource["id"]
@@ -58,15 +57,5 @@ def studies_bundle(studies: Iterable[Study], tables: CtgovTables | None = None) 
                 log.warning(
                     "%s/%s (%s) differs between studies; the first one is kept", kind, rid, resource.get("name")
                 )
-    entries = [_entry(resource) for kind in ENTRY_ORDER for resource in by_type[kind].values()]
+    entries = [put_entry(resource) for kind in STUDY_TYPES for resource in by_type[kind].values()]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-
-
-def bundle_json(bundle: JSON) -> str:
-    """The project's stable serialization: compact, UTF-8 characters as they are, key order as built."""
-    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
-
-
-def _entry(resource: JSON) -> JSON:
-    kind, rid = resource["resourceType"], resource["id"]
-    return {"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": {"method": "PUT", "url": f"{kind}/{rid}"}}

@@ -35,8 +35,10 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from adapter.bundle import bundle_body, chunks, dumps, put_entry, references  # noqa: E402
 from adapter.client import FhirClient  # noqa: E402
+from adapter.fhir.bundle import bundle_body, chunks, put_entry_bytes  # noqa: E402
+from adapter.fhir.json import dumpb  # noqa: E402
+from adapter.fhir.references import references  # noqa: E402
 from adapter.sync.journal import Journal, journal_path  # noqa: E402
 from adapter.sync.push import push  # noqa: E402
 from tests.synthetic import trial  # noqa: E402
@@ -64,7 +66,7 @@ def server_limit(base_url: str, resources: list[dict[str, Any]], entries: int, m
     """POST pre-serialized transaction bundles, level by level, at ``workers`` concurrency; seconds taken."""
     prepared = []
     for level in levels(resources):
-        items = [put_entry(r["resourceType"], r["id"], dumps(r)) for r in level]
+        items = [put_entry_bytes(r["resourceType"], r["id"], dumpb(r)) for r in level]
         prepared.append(
             [bundle_body(chunk) for chunk in chunks(items, max_entries=entries, max_bytes=max_bytes, size=len)]
         )

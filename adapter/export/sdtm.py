@@ -31,15 +31,16 @@ import jsonschema
 import yaml
 
 from adapter.errors import ConfigError, InputError, MappingError
-from adapter.export import fhirpath as fp
-from adapter.export.ndjson import read_resources
+from adapter.fhir import elements
+from adapter.fhir.constants import LOINC, NCT_SYSTEM, VISIT_EXTENSION
+from adapter.fhir.ndjson import read_resources
+from adapter.fhir.references import ref_id
 from adapter.paths import mappings_dir
 
 Value = str | float | None
 Row = dict[str, Value]
 
 SCHEMA_FILE = "sdtm.schema.json"
-VISIT_EXTENSION = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
 ISO_8601 = re.compile(
     r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
@@ -175,20 +176,20 @@ class SdtmResult:
 
 
 def _find_study(folder: Path, nct_id: str | None) -> Study:
-    studies = [s for s in read_resources(folder, "ResearchStudy") if fp.identifier_value(s, fp.NCT_SYSTEM)]
+    studies = [s for s in read_resources(folder, "ResearchStudy") if elements.identifier_value(s, NCT_SYSTEM)]
     if nct_id:
-        studies = [s for s in studies if fp.identifier_value(s, fp.NCT_SYSTEM) == nct_id]
+        studies = [s for s in studies if elements.identifier_value(s, NCT_SYSTEM) == nct_id]
     if len(studies) != 1:
-        found = ", ".join(str(fp.identifier_value(s, fp.NCT_SYSTEM)) for s in studies) or "none"
+        found = ", ".join(str(elements.identifier_value(s, NCT_SYSTEM)) for s in studies) or "none"
         raise InputError(
             f"needs exactly one ResearchStudy with an NCT identifier{f' {nct_id}' if nct_id else ''}; found {found}",
             source=str(folder),
             field="ResearchStudy.identifier",
         )
     resource = studies[0]
-    studyid = str(fp.identifier_value(resource, fp.NCT_SYSTEM))
+    studyid = str(elements.identifier_value(resource, NCT_SYSTEM))
     study = Study(resource, studyid, arm_codes(a.get("name", "") for a in resource.get("arm", [])))
-    site_ids = {fp.ref_id(site, "Location") for site in resource.get("site", [])}
+    site_ids = {ref_id(site, "Location") for site in resource.get("site", [])}
     countries = {
         str((location.get("address") or {}).get("country") or "")
         for location in read_resources(folder, "Location")
@@ -223,7 +224,7 @@ def _subject_ids(subject: Mapping[str, Any], patient: Mapping[str, Any], study: 
     The trial package writes it as ``<NCT id>/<site id>/<subject id>``; any other value is
     taken whole as SUBJID, with no site.
     """
-    value = fp.identifier_value(subject) or fp.identifier_value(patient)
+    value = elements.identifier_value(subject) or elements.identifier_value(patient)
     if not value:
         raise MappingError(
             "no identifier",
@@ -242,8 +243,8 @@ def _subjects(folder: Path, study: Study) -> dict[str, Subject]:
     study_ref = str(study.resource["id"])
     wanted: dict[str, Mapping[str, Any]] = {}
     for subject in read_resources(folder, "ResearchSubject"):
-        if fp.ref_id(subject.get("study"), "ResearchStudy") == study_ref:
-            patient_id = fp.ref_id(subject.get("individual"), "Patient")
+        if ref_id(subject.get("study"), "ResearchStudy") == study_ref:
+            patient_id = ref_id(subject.get("individual"), "Patient")
             if patient_id:
                 wanted[patient_id] = subject
     subjects: dict[str, Subject] = {}
@@ -266,7 +267,7 @@ def _visit(resource: Mapping[str, Any]) -> tuple[str, float | None]:
     The schedule numbers visits by planned study day (screening is day 0), so VISITNUM
     is that day: numeric, unique per visit and in visit order (docs/export.md).
     """
-    for ext in fp.extensions(resource, VISIT_EXTENSION):
+    for ext in elements.extensions(resource, VISIT_EXTENSION):
         parts = {part.get("url"): part for part in ext.get("extension", [])}
         name = (parts.get("name") or {}).get("valueString") or (parts.get("code") or {}).get("valueCode") or ""
         return str(name), _float((parts.get("plannedDay") or {}).get("valueInteger"))
@@ -283,13 +284,13 @@ def _float(value: Any) -> float | None:
 def _findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms: Terms, result: SdtmResult) -> None:
     lb, vs = result.datasets["LB"].rows, result.datasets["VS"].rows
     for observation in read_resources(folder, "Observation"):
-        subject = subjects.get(fp.ref_id(observation.get("subject"), "Patient") or "")
+        subject = subjects.get(ref_id(observation.get("subject"), "Patient") or "")
         if subject is None:
             continue
-        loinc = fp.first_coding(observation.get("code"), fp.LOINC).get("code")
+        loinc = elements.first_coding(observation.get("code"), LOINC).get("code")
         test = terms.tests.get(str(loinc))
         if test is None:
-            code = fp.first_coding(observation.get("code"))
+            code = elements.first_coding(observation.get("code"))
             result.excluded[f"Observation {code.get('system')}|{code.get('code')}: not an LB or VS test"] += 1
             continue
         if observation.get("status") in ("cancelled", "entered-in-error"):
@@ -298,8 +299,8 @@ def _findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
         p = test.domain
         quantity = observation.get("valueQuantity") or {}
         value = quantity.get("value", observation.get("valueInteger"))
-        text = fp.number_text(value) if value is not None else (
-            fp.concept_text(observation.get("valueCodeableConcept")) or observation.get("valueString") or ""
+        text = elements.number_text(value) if value is not None else (
+            elements.concept_text(observation.get("valueCodeableConcept")) or observation.get("valueString") or ""
         )
         unit = terms.unit(quantity.get("code"), test)
         visit, visitnum = _visit(observation)
@@ -309,16 +310,16 @@ def _findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
             f"{p}ORRES": text, f"{p}ORRESU": unit, f"{p}STRESC": text,
             f"{p}STRESN": float(value) if isinstance(value, int | float) else None, f"{p}STRESU": unit,
             f"{p}BLFL": None, "VISITNUM": visitnum, "VISIT": visit, "VISITDY": visitnum,
-            f"{p}DTC": fp.effective(observation)[0] or "",
+            f"{p}DTC": elements.effective(observation)[0] or "",
         }  # fmt: skip
         if p == "LB":
             reference = (observation.get("referenceRange") or [{}])[0]
             low, high = (reference.get("low") or {}).get("value"), (reference.get("high") or {}).get("value")
-            interpretation = fp.first_coding((observation.get("interpretation") or [None])[0]).get("code")
+            interpretation = elements.first_coding((observation.get("interpretation") or [None])[0]).get("code")
             row.update(
                 LBCAT=None, LBLOINC=str(loinc),
-                LBORNRLO=fp.number_text(low) if low is not None else "",
-                LBORNRHI=fp.number_text(high) if high is not None else "",
+                LBORNRLO=elements.number_text(low) if low is not None else "",
+                LBORNRHI=elements.number_text(high) if high is not None else "",
                 LBSTNRLO=_float(low), LBSTNRHI=_float(high),
                 LBNRIND=terms.nrind.get(str(interpretation), "") if interpretation else "",
             )  # fmt: skip
@@ -330,7 +331,7 @@ def _findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
 def _exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms: Terms, result: SdtmResult) -> None:
     ex = result.datasets["EX"].rows
     for administration in read_resources(folder, "MedicationAdministration"):
-        subject = subjects.get(fp.ref_id(administration.get("subject"), "Patient") or "")
+        subject = subjects.get(ref_id(administration.get("subject"), "Patient") or "")
         if subject is None:
             continue
         if administration.get("status") in ("not-done", "entered-in-error"):
@@ -338,11 +339,11 @@ def _exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms
             result.excluded[f"MedicationAdministration status {administration['status']}"] += 1
             continue
         medication = administration.get("medicationCodeableConcept")
-        treatment = fp.concept_text(medication) or fp.first_coding(medication).get("code") or ""
+        treatment = elements.concept_text(medication) or elements.first_coding(medication).get("code") or ""
         dosage = administration.get("dosage") or {}
         dose = (dosage.get("dose") or {}).get("value")
-        route = fp.first_coding(dosage.get("route"))
-        start, end = fp.effective(administration)
+        route = elements.first_coding(dosage.get("route"))
+        start, end = elements.effective(administration)
         visit, visitnum = _visit(administration)
         ex.append({
             "STUDYID": study.studyid, "DOMAIN": "EX", "USUBJID": subject.usubjid,

@@ -20,8 +20,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from adapter.errors import ConfigError
-from adapter.export import fhirpath as fp
-from adapter.export.ndjson import read_resources, resource_files
+from adapter.fhir import elements
+from adapter.fhir.constants import LOINC, NCT_SYSTEM
+from adapter.fhir.ndjson import read_resources, resource_files
+from adapter.fhir.references import ref_id
 
 FORMATS = ("csv", "parquet")
 ROW_GROUP = 10_000
@@ -45,7 +47,7 @@ def _path(*keys: str) -> Callable[[Mapping[str, Any]], Any]:
 
 
 def _coding(element: str, part: str, system: str | None = None) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda r: fp.first_coding(r.get(element), system).get(part)
+    return lambda r: elements.first_coding(r.get(element), system).get(part)
 
 
 def _first(element: str, *keys: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -59,7 +61,7 @@ def _first(element: str, *keys: str) -> Callable[[Mapping[str, Any]], Any]:
 
 
 def _ref(element: str, kind: str | None = None) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda r: fp.ref_id(r.get(element), kind)
+    return lambda r: ref_id(r.get(element), kind)
 
 
 def _joined(values: Callable[[Mapping[str, Any]], list[Any]]) -> Callable[[Mapping[str, Any]], Any]:
@@ -70,7 +72,7 @@ _COMMON = [Column("id", _path("id")), Column("last_updated", _path("meta", "last
 
 COLUMNS: dict[str, list[Column]] = {
     "ResearchStudy": [
-        Column("nct_id", lambda r: fp.identifier_value(r, fp.NCT_SYSTEM)),
+        Column("nct_id", lambda r: elements.identifier_value(r, NCT_SYSTEM)),
         Column("title", _path("title")),
         Column("status", _path("status")),
         Column("phase", _coding("phase", "code")),
@@ -78,24 +80,24 @@ COLUMNS: dict[str, list[Column]] = {
         Column("period_start", _path("period", "start")),
         Column("period_end", _path("period", "end")),
         Column("sponsor", _ref("sponsor", "Organization")),
-        Column("enrollment", lambda r: fp.ref_id((r.get("enrollment") or [None])[0], "Group")),
+        Column("enrollment", lambda r: ref_id((r.get("enrollment") or [None])[0], "Group")),
         Column("arms", _joined(lambda r: [a.get("name") for a in r.get("arm", [])])),
-        Column("sites", _joined(lambda r: [fp.ref_id(s, "Location") for s in r.get("site", [])])),
+        Column("sites", _joined(lambda r: [ref_id(s, "Location") for s in r.get("site", [])])),
     ],
     "Group": [
-        Column("identifier", lambda r: fp.identifier_value(r)),
+        Column("identifier", lambda r: elements.identifier_value(r)),
         Column("name", _path("name")),
         Column("type", _path("type")),
         Column("actual", _path("actual")),
         Column("quantity", _path("quantity"), number=True),
     ],
-    "Organization": [Column("identifier", lambda r: fp.identifier_value(r)), Column("name", _path("name"))],
+    "Organization": [Column("identifier", lambda r: elements.identifier_value(r)), Column("name", _path("name"))],
     "Practitioner": [
-        Column("identifier", lambda r: fp.identifier_value(r)),
+        Column("identifier", lambda r: elements.identifier_value(r)),
         Column("name", _first("name", "text")),
     ],
     "Location": [
-        Column("identifier", lambda r: fp.identifier_value(r)),
+        Column("identifier", lambda r: elements.identifier_value(r)),
         Column("name", _path("name")),
         Column("city", _path("address", "city")),
         Column("state", _path("address", "state")),
@@ -103,14 +105,14 @@ COLUMNS: dict[str, list[Column]] = {
     ],
     "Patient": [
         Column("identifier_system", _first("identifier", "system")),
-        Column("identifier", lambda r: fp.identifier_value(r)),
+        Column("identifier", lambda r: elements.identifier_value(r)),
         Column("gender", _path("gender")),
         Column("birth_date", _path("birthDate")),
         Column("deceased", lambda r: r.get("deceasedDateTime", r.get("deceasedBoolean"))),
     ],
     "ResearchSubject": [
         Column("identifier_system", _first("identifier", "system")),
-        Column("identifier", lambda r: fp.identifier_value(r)),
+        Column("identifier", lambda r: elements.identifier_value(r)),
         Column("status", _path("status")),
         Column("study", _ref("study", "ResearchStudy")),
         Column("patient", _ref("individual", "Patient")),
@@ -121,48 +123,48 @@ COLUMNS: dict[str, list[Column]] = {
     ],
     "Observation": [
         Column("status", _path("status")),
-        Column("category", lambda r: fp.first_coding((r.get("category") or [None])[0]).get("code")),
+        Column("category", lambda r: elements.first_coding((r.get("category") or [None])[0]).get("code")),
         Column("code_system", _coding("code", "system")),
         Column("code", _coding("code", "code")),
         Column("code_display", _coding("code", "display")),
-        Column("loinc", _coding("code", "code", fp.LOINC)),
+        Column("loinc", _coding("code", "code", LOINC)),
         Column("patient", _ref("subject", "Patient")),
-        Column("study", fp.study_id),
+        Column("study", elements.study_id),
         Column("encounter", _ref("encounter", "Encounter")),
-        Column("effective_start", lambda r: fp.effective(r)[0]),
-        Column("effective_end", lambda r: fp.effective(r)[1]),
+        Column("effective_start", lambda r: elements.effective(r)[0]),
+        Column("effective_end", lambda r: elements.effective(r)[1]),
         Column("value", lambda r: _path("valueQuantity", "value")(r) if "valueQuantity" in r else r.get("valueInteger"),
                number=True),
         Column("unit", _path("valueQuantity", "unit")),
         Column("unit_code", _path("valueQuantity", "code")),
         Column("value_system", _coding("valueCodeableConcept", "system")),
         Column("value_code", _coding("valueCodeableConcept", "code")),
-        Column("value_display", lambda r: fp.concept_text(r.get("valueCodeableConcept"))),
+        Column("value_display", lambda r: elements.concept_text(r.get("valueCodeableConcept"))),
         Column("value_string", lambda r: r.get("valueString", r.get("valueBoolean"))),
         Column("reference_low", _first("referenceRange", "low", "value"), number=True),
         Column("reference_high", _first("referenceRange", "high", "value"), number=True),
         Column("reference_unit", lambda r: _first("referenceRange", "low", "code")(r)
                or _first("referenceRange", "high", "code")(r)),
-        Column("interpretation", lambda r: fp.first_coding((r.get("interpretation") or [None])[0]).get("code")),
+        Column("interpretation", lambda r: elements.first_coding((r.get("interpretation") or [None])[0]).get("code")),
         Column("data_absent_reason", _coding("dataAbsentReason", "code")),
     ],
     "MedicationAdministration": [
         Column("status", _path("status")),
         Column("medication_system", _coding("medicationCodeableConcept", "system")),
         Column("medication_code", _coding("medicationCodeableConcept", "code")),
-        Column("medication_display", lambda r: fp.concept_text(r.get("medicationCodeableConcept"))),
+        Column("medication_display", lambda r: elements.concept_text(r.get("medicationCodeableConcept"))),
         Column("medication", _ref("medicationReference", "Medication")),
         Column("patient", _ref("subject", "Patient")),
-        Column("study", fp.study_id),
-        Column("effective_start", lambda r: fp.effective(r)[0]),
-        Column("effective_end", lambda r: fp.effective(r)[1]),
+        Column("study", elements.study_id),
+        Column("effective_start", lambda r: elements.effective(r)[0]),
+        Column("effective_end", lambda r: elements.effective(r)[1]),
         Column("dose", _path("dosage", "dose", "value"), number=True),
         Column("dose_unit", _path("dosage", "dose", "unit")),
         Column("dose_unit_code", _path("dosage", "dose", "code")),
-        Column("route_system", lambda r: fp.first_coding(_path("dosage", "route")(r)).get("system")),
-        Column("route_code", lambda r: fp.first_coding(_path("dosage", "route")(r)).get("code")),
-        Column("route_display", lambda r: fp.concept_text(_path("dosage", "route")(r))),
-        Column("status_reason", lambda r: fp.concept_text((r.get("statusReason") or [None])[0])),
+        Column("route_system", lambda r: elements.first_coding(_path("dosage", "route")(r)).get("system")),
+        Column("route_code", lambda r: elements.first_coding(_path("dosage", "route")(r)).get("code")),
+        Column("route_display", lambda r: elements.concept_text(_path("dosage", "route")(r))),
+        Column("status_reason", lambda r: elements.concept_text((r.get("statusReason") or [None])[0])),
     ],
 }
 
@@ -200,7 +202,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return fp.number_text(value)
+        return elements.number_text(value)
     return str(value)
 
 

@@ -18,8 +18,8 @@ import pandas as pd  # type: ignore[import-untyped]
 import pyreadstat
 
 from adapter.errors import MappingError
-from adapter.export.fhirpath import number_text
 from adapter.export.sdtm import Dataset, SdtmResult
+from adapter.fhir.elements import number_text
 
 XPT_MAX_CHAR = 200
 STANDARD = "SDTMIG 3.2"

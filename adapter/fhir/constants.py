@@ -11,6 +11,9 @@ import re
 NCT_SYSTEM = "https://clinicaltrials.gov"
 NCT_PATTERN = re.compile(r"NCT[0-9]{8}")  # always used with fullmatch (a "$" lets a trailing newline through)
 
+# LOINC, the code system of lab tests and vital signs.
+LOINC = "http://loinc.org"
+
 # HL7's workflow extension that ties an Observation or MedicationAdministration to its ResearchStudy.
 RESEARCH_STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from adapter.bundle import dumps, references
+from adapter.fhir.json import dumpb
+from adapter.fhir.references import references
 from adapter.sync.journal import Journal, content_hash
 from adapter.sync.report import Failure, PushReport
 
@@ -33,7 +34,7 @@ def plan(
                 report.failures.append(Failure(f"{resource_type}/{resource_id}", 0, "resource has no type or id"))
                 continue
             key = f"{resource_type}/{resource_id}"
-            body = dumps(resource)
+            body = dumpb(resource)
             digest = content_hash(body)
             recorded = journal.recorded(key)
             action = "create" if recorded is None else "unchanged" if recorded.hash == digest else "update"

@@ -39,8 +39,10 @@ from typing import Any
 
 from adapter.client import FhirClient, retry_after_seconds
 from adapter.errors import InputError, NotFound, ServerError
-from adapter.export import fhirpath as fp
-from adapter.export.ndjson import NdjsonWriter, write_manifest
+from adapter.fhir import elements
+from adapter.fhir.constants import NCT_SYSTEM
+from adapter.fhir.ndjson import NdjsonWriter, write_manifest
+from adapter.fhir.references import ref_id
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ def pull(
         out,
         report.counts,
         transaction_time=report.transaction_time or started,
-        request=f"{client.base_url}/ResearchStudy?identifier={fp.NCT_SYSTEM}|{nct_id}",
+        request=f"{client.base_url}/ResearchStudy?identifier={NCT_SYSTEM}|{nct_id}",
         extension={"trialfhir": {"study": nct_id, "mode": report.mode, "since": since,
                                  "duplicates": report.duplicates, "problems": report.problems}},
     )
@@ -181,7 +183,7 @@ class _Searcher:
 
     def study(self, nct_id: str) -> dict[str, Any]:
         """The ResearchStudy and the Group, Organizations, Locations and Practitioners it refers to."""
-        found = list(self.search("ResearchStudy", {"identifier": f"{fp.NCT_SYSTEM}|{nct_id}"}, filtered=False))
+        found = list(self.search("ResearchStudy", {"identifier": f"{NCT_SYSTEM}|{nct_id}"}, filtered=False))
         if len(found) != 1:
             raise InputError(f"the server has {len(found)} ResearchStudy resources with this NCT identifier",
                              source=self.client.base_url, field=nct_id)
@@ -201,7 +203,7 @@ class _Searcher:
         # Not filtered by _lastUpdated: the subject list decides which patients' data to pull.
         for resource in self.search("ResearchSubject", params, filtered=False):
             if resource.get("resourceType") == "ResearchSubject":
-                patient = fp.ref_id(resource.get("individual"), "Patient")
+                patient = ref_id(resource.get("individual"), "Patient")
                 if patient:
                     patients.append(patient)
             self.sink.add(resource)
@@ -217,7 +219,7 @@ class _Searcher:
 
 def _belongs(resource: Mapping[str, Any], study_id: str) -> bool:
     """A resource with no study link belongs to its patient's study; one linked elsewhere does not."""
-    linked = fp.study_id(resource)
+    linked = elements.study_id(resource)
     return linked is None or linked == study_id
 
 
@@ -225,7 +227,7 @@ def _references(resource: Any, kind: str) -> set[str]:
     """Ids of every ``kind`` reference anywhere in a resource."""
     found: set[str] = set()
     if isinstance(resource, Mapping):
-        if isinstance(resource.get("reference"), str) and (rid := fp.ref_id(resource, kind)):
+        if isinstance(resource.get("reference"), str) and (rid := ref_id(resource, kind)):
             found.add(rid)
         for value in resource.values():
             found |= _references(value, kind)

@@ -28,9 +28,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from adapter.bundle import chunks
 from adapter.client import FhirClient
 from adapter.errors import InputError, ServerError
+from adapter.fhir.bundle import chunks
 from adapter.settings import ServerSettings
 from adapter.sync.inputs import PushInput
 from adapter.sync.journal import Journal, Written, journal_path

@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.bundle import bundle_body, conditional_put_entry, delete_entry, dumps, put_entry, references
 from adapter.client import Capabilities, FhirClient
 from adapter.errors import ConfigError, ServerError, outcome_messages
+from adapter.fhir.bundle import bundle_body, conditional_put_entry, delete_entry, put_entry_bytes
+from adapter.fhir.json import dumpb
+from adapter.fhir.references import references, rewrite_references
 from adapter.sync.journal import Journal, Planned
 from adapter.sync.report import Failure
 
@@ -82,11 +84,11 @@ class Writer:
         """The request for one resource (runs in the main thread: it may read the journal)."""
         resource_type, resource_id = planned.key.split("/", 1)
         if not self.conditional(resource_type):
-            return Write(planned, planned.key, planned.body, put_entry(resource_type, resource_id, planned.body))
+            return Write(planned, planned.key, planned.body, put_entry_bytes(resource_type, resource_id, planned.body))
         resource = json.loads(planned.body)
-        resource = _rewrite_references(resource, self.journal.server_ids(references(resource)))
+        resource = rewrite_references(resource, self.journal.server_ids(references(resource)))
         condition = _identifier_condition(resource)
-        body = dumps({key: value for key, value in resource.items() if key != "id"})
+        body = dumpb({key: value for key, value in resource.items() if key != "id"})
         path = f"{resource_type}?{condition}" if condition else ""
         return Write(planned, path, body, conditional_put_entry(resource, condition) if condition else b"")
 
@@ -213,19 +215,3 @@ def _identifier_condition(resource: Mapping[str, Any]) -> str:
             token = f"{identifier['system']}|{identifier['value']}"
             return "identifier=" + urllib.parse.quote(token, safe="/:|")
     return ""
-
-
-def _rewrite_references(node: Any, server_ids: Mapping[str, str]) -> Any:
-    """``node`` with each reference to one of ``server_ids``' keys pointing at the server's id instead."""
-    if not server_ids:
-        return node
-    if isinstance(node, dict):
-        rewritten = {}
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value in server_ids:
-                value = f"{value.split('/', 1)[0]}/{server_ids[value]}"
-            rewritten[key] = _rewrite_references(value, server_ids)
-        return rewritten
-    if isinstance(node, list):
-        return [_rewrite_references(item, server_ids) for item in node]
-    return node

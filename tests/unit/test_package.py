@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from adapter.package import RESOURCE_ORDER, dumps, map_package, write_mapped_package
+from adapter.fhir.constants import PACKAGE_TYPES
+from adapter.fhir.json import dumps
+from adapter.package import map_package, write_mapped_package
 from tests.conftest import REPO
 
 SEED = REPO / "fixtures" / "NCT04753476"
@@ -85,12 +87,12 @@ def test_references_come_after_what_they_point_to() -> None:
 
 def test_two_runs_write_identical_bytes(mapped: Path, tmp_path: Path) -> None:
     write_mapped_package(SEED, tmp_path)
-    for kind in RESOURCE_ORDER:
+    for kind in PACKAGE_TYPES:
         assert (tmp_path / f"{kind}.ndjson").read_bytes() == (mapped / f"{kind}.ndjson").read_bytes()
 
 
 def test_every_id_is_unique(mapped: Path) -> None:
-    ids = [json.loads(line)["id"] for kind in RESOURCE_ORDER for line in lines(mapped / f"{kind}.ndjson")]
+    ids = [json.loads(line)["id"] for kind in PACKAGE_TYPES for line in lines(mapped / f"{kind}.ndjson")]
     assert len(ids) == len(set(ids))
 
 
@@ -138,7 +140,7 @@ def _golden_outputs(mapped: Path) -> dict[str, str]:
         json.loads(line)["id"]: json.loads(line)["identifier"][0]["value"].split("/")[-1]
         for line in lines(mapped / "Patient.ndjson")
     }
-    for kind in RESOURCE_ORDER:
+    for kind in PACKAGE_TYPES:
         for line in lines(mapped / f"{kind}.ndjson"):
             resource = json.loads(line)
             owner = resource.get("subject") or resource.get("individual")
@@ -147,7 +149,7 @@ def _golden_outputs(mapped: Path) -> dict[str, str]:
                 sample.append(dumps(resource))
     digests = {
         f"{kind}.ndjson": hashlib.sha256((mapped / f"{kind}.ndjson").read_bytes()).hexdigest()
-        for kind in RESOURCE_ORDER
+        for kind in PACKAGE_TYPES
     }
     return {
         "report.json": (mapped / "report.json").read_text(encoding="utf-8"),

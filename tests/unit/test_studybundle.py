@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from adapter.fhir.constants import STUDY_TYPES
+from adapter.fhir.json import dumps
 from adapter.sources.ctgov import read_studies, read_study
-from adapter.studybundle import ENTRY_ORDER, bundle_json, studies_bundle, study_bundle
+from adapter.studybundle import studies_bundle, study_bundle
 from tests.conftest import REPO, SHARED_SAMPLES
 
 SEED = REPO / "fixtures" / "NCT04753476"
@@ -38,18 +40,18 @@ def test_every_record_maps_to_a_valid_r4b_bundle(path: Path) -> None:
     present = {entry["request"]["url"] for entry in bundle["entry"]}
     assert set(_references(bundle)) <= present
     kinds = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
-    assert kinds == sorted(kinds, key=ENTRY_ORDER.index)
+    assert kinds == sorted(kinds, key=STUDY_TYPES.index)
     assert kinds.count("ResearchStudy") == 1
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
 def test_mapping_twice_is_byte_identical(path: Path) -> None:
-    assert bundle_json(study_bundle(read_study(path))) == bundle_json(study_bundle(read_study(path)))
+    assert dumps(study_bundle(read_study(path))) == dumps(study_bundle(read_study(path)))
 
 
 def test_seed_trial_matches_its_golden_bundle() -> None:
     expected = (SEED / "study.bundle.json").read_text(encoding="utf-8")
-    assert bundle_json(study_bundle(read_study(SEED / "study.json"))) + "\n" == expected
+    assert dumps(study_bundle(read_study(SEED / "study.json"))) + "\n" == expected
 
 
 def test_seed_trial_bundle_content() -> None:
@@ -62,8 +64,8 @@ def test_seed_trial_bundle_content() -> None:
 
 
 def test_both_formats_map_to_the_same_resources() -> None:
-    from_v2 = bundle_json(study_bundle(read_study(SEED / "study.json")))
-    from_xml = bundle_json(study_bundle(read_study(SEED / "study.legacy.xml")))
+    from_v2 = dumps(study_bundle(read_study(SEED / "study.json")))
+    from_xml = dumps(study_bundle(read_study(SEED / "study.legacy.xml")))
     assert from_v2 == from_xml
 
 

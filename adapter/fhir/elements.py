@@ -1,7 +1,8 @@
-"""Small readers for the FHIR R4 elements the exports pick out of resources.
+"""Small readers for the FHIR R4 elements the exports and the pull pick out of resources.
 
 Not a FHIRPath engine: each function reads one well-known element shape and
 returns a plain value or None, so the table and SDTM code stays declarative.
+References are read in ``adapter.fhir.references``.
 """
 
 from __future__ import annotations
@@ -9,23 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from adapter.fhir.constants import RESEARCH_STUDY_EXTENSION
+from adapter.fhir.references import ref_id
+
 Resource = Mapping[str, Any]
-
-STUDY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
-NCT_SYSTEM = "https://clinicaltrials.gov"
-LOINC = "http://loinc.org"
-
-
-def ref_id(reference: Any, resource_type: str | None = None) -> str | None:
-    """The id in a Reference (``Type/id``, an absolute URL or ``Type/id/_history/n``), optionally of one type."""
-    if not isinstance(reference, Mapping) or not isinstance(reference.get("reference"), str):
-        return None
-    parts = reference["reference"].split("/")
-    if "_history" in parts:
-        parts = parts[: parts.index("_history")]
-    if len(parts) < 2 or (resource_type and parts[-2] != resource_type):
-        return None
-    return str(parts[-1])
 
 
 def codings(concept: Any) -> Iterator[Mapping[str, Any]]:
@@ -78,7 +66,7 @@ def effective(resource: Resource) -> tuple[str | None, str | None]:
 
 def study_id(resource: Resource) -> str | None:
     """The ResearchStudy id an Observation or MedicationAdministration is linked to (R4 workflow extension)."""
-    return ref_id(extension_value(resource, STUDY_EXTENSION), "ResearchStudy")
+    return ref_id(extension_value(resource, RESEARCH_STUDY_EXTENSION), "ResearchStudy")
 
 
 def number_text(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Bundle assembly and chunking by entries and bytes."""
+"""Bundle entries and bodies, and chunking by entries and bytes."""
 
 from __future__ import annotations
 
@@ -8,21 +8,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapter.bundle import bundle_body, chunks, conditional_put_entry, dumps, put_entry, references
+from adapter.fhir.bundle import bundle_body, chunks, conditional_put_entry, put_entry, put_entry_bytes
+from adapter.fhir.json import dumpb
 
 
 def test_put_entry_is_a_transaction_entry_with_urn_uuid_full_url() -> None:
     resource = {"resourceType": "Patient", "id": "0b8f1c7e-0000-5000-8000-000000000001", "gender": "female"}
-    entry = json.loads(put_entry("Patient", resource["id"], dumps(resource)))
-    assert entry == {
+    assert put_entry(resource) == {
         "fullUrl": f"urn:uuid:{resource['id']}",
         "resource": resource,
         "request": {"method": "PUT", "url": f"Patient/{resource['id']}"},
     }
 
 
+@given(
+    rid=st.from_regex(r"[A-Za-z0-9\-.]{1,64}", fullmatch=True),
+    text=st.text(),
+)
+def test_put_entry_bytes_are_put_entry_serialized(rid: str, text: str) -> None:
+    resource = {"resourceType": "Observation", "id": rid, "note": [{"text": text}]}  # text may hold "%" or quotes
+    assert put_entry_bytes("Observation", rid, dumpb(resource)) == dumpb(put_entry(resource))
+
+
 def test_bundle_body_is_valid_json_in_entry_order() -> None:
-    entries = [put_entry("Patient", f"p{i}", dumps({"resourceType": "Patient", "id": f"p{i}"})) for i in range(3)]
+    entries = [put_entry_bytes("Patient", f"p{i}", dumpb({"resourceType": "Patient", "id": f"p{i}"})) for i in range(3)]
     bundle = json.loads(bundle_body(entries, "batch"))
     assert bundle["type"] == "batch"
     assert [e["resource"]["id"] for e in bundle["entry"]] == ["p0", "p1", "p2"]
@@ -49,15 +58,3 @@ def test_chunks_keep_order_and_respect_both_limits(sizes: list[int], max_entries
         assert 1 <= len(chunk) <= max_entries
         body = bundle_body(chunk)
         assert len(body) <= max_bytes or len(chunk) == 1  # only a lone oversized entry may exceed it
-
-
-def test_references_finds_relative_references_anywhere_and_nothing_else() -> None:
-    resource = {
-        "resourceType": "Observation",
-        "id": "o1",
-        "extension": [{"url": "u", "valueReference": {"reference": "ResearchStudy/s1"}}],
-        "subject": {"reference": "Patient/p1/_history/2"},
-        "performer": [{"reference": "#contained"}, {"reference": "urn:uuid:abc"}, {"reference": "https://x/Patient/9"}],
-        "note": [{"text": "reference: Patient/p2"}],
-    }
-    assert references(resource) == {"ResearchStudy/s1", "Patient/p1"}

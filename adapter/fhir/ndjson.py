@@ -23,14 +23,10 @@ from types import TracebackType
 from typing import IO, Any
 
 from adapter.errors import InputError
+from adapter.fhir.json import dumps
 
 MANIFEST = "manifest.json"
 _FILE_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>\d+))?\.ndjson(?:\.gz)?$")
-
-
-def dumps(resource: Mapping[str, Any]) -> str:
-    """One resource as one NDJSON line (without the newline), in the project's stable form."""
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
 
 
 def resource_files(folder: str | Path) -> dict[str, list[Path]]:
