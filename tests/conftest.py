@@ -1,4 +1,4 @@
-"""Shared fixtures: a real HAPI FHIR server for integration and e2e tests.
+"""Shared fixtures: a real HAPI FHIR server for integration and e2e tests, and the seed trial on it.
 
 The server is the one named by ``ADAPTER_TEST_FHIR_URL``, or one this session
 starts on a free port and stops at the end (built with Maven on first use).
@@ -18,6 +18,7 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SAMPLES = REPO.parent / "shared" / "ctgov-samples"
+SEED = REPO / "fixtures" / "NCT04753476"
 
 
 def _load_server_tool() -> Any:
@@ -55,6 +56,25 @@ def fhir_http(fhir_base_url: str) -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.headers.update({"Accept": "application/fhir+json", "Cache-Control": "no-cache"})
         yield session
+
+
+@pytest.fixture(scope="session")
+def seeded(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The server's base URL, with the seed trial pushed once per session (study record, then trial package).
+
+    For tests that only read the seed: the pushes are idempotent PUTs to deterministic ids, so the
+    shared server ends the same whatever ran before. Tests of push itself push on their own.
+    """
+    from adapter.settings import ServerSettings
+    from adapter.sync.inputs import open_input
+    from adapter.sync.push import push_source
+
+    server = ServerSettings(name="seed", base_url=fhir_base_url)
+    journal_dir = tmp_path_factory.mktemp("seed-journal")
+    for source in (SEED / "study.json", SEED):
+        report = push_source(open_input(str(source)), server, journal_dir)
+        assert report.ok, report.failures
+    return fhir_base_url
 
 
 def validation_errors(http: requests.Session, base_url: str, resource: dict[str, Any]) -> list[str]:

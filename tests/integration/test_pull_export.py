@@ -1,8 +1,7 @@
 """Pull and export against the HAPI server: search = $export, resume, and the seed trial's round trip.
 
-The seed trial is pushed with the project's push (study record, then trial package);
-both are idempotent PUTs to deterministic ids, so the shared server ends the same
-whatever ran before. Counts are by our study only.
+The seed trial is pushed once per session by the ``seeded`` fixture (tests/conftest.py).
+Counts are by our study only.
 """
 
 from __future__ import annotations
@@ -21,27 +20,12 @@ from adapter.client import FhirClient
 from adapter.export.exporter import export
 from adapter.mappers.observation import observation_id
 from adapter.sources.package import load_package, read_measurements, read_subjects
-from adapter.sync.inputs import open_input
-from adapter.sync.journal import Journal
 from adapter.sync.pull import STATUS_FILE, pull
-from adapter.sync.push import push
 
 pytestmark = pytest.mark.integration
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "NCT04753476"
 NCT = "NCT04753476"
-
-
-@pytest.fixture(scope="module")
-def seeded(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    journal_dir = tmp_path_factory.mktemp("journal")
-    with FhirClient(fhir_base_url) as client:
-        for source in (SEED / "study.json", SEED):
-            given = open_input(str(source))
-            with Journal(journal_dir / f"{given.kind}.sqlite", base_url=fhir_base_url, study=given.study) as journal:
-                report = push(given.resources, client=client, journal=journal, study=given.study)
-            assert report.ok, report.failures
-    return fhir_base_url
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +46,7 @@ def _resources(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow  # 6 s, after the 20 s session seed with --durations on the shared HAPI server
 def test_pull_by_search_and_by_export_give_the_same_resources(seeded: str, by_search: Path, tmp_path: Path) -> None:
     with FhirClient(seeded) as client:
         report = pull(client, NCT, tmp_path, mode="bulk")
@@ -75,6 +60,7 @@ def test_pull_by_search_and_by_export_give_the_same_resources(seeded: str, by_se
     assert {o["type"]: o["count"] for o in manifest["output"]}["Patient"] == subjects
 
 
+@pytest.mark.slow  # 11 s with --durations on the shared HAPI server
 def test_an_export_interrupted_after_kick_off_resumes_from_its_saved_status_url(seeded: str, tmp_path: Path) -> None:
     def interrupt(_: float) -> None:
         raise KeyboardInterrupt

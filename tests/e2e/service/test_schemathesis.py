@@ -29,6 +29,7 @@ checks.positive_data_acceptance.enabled = false
 """
 
 
+@pytest.mark.slow  # 14 s with --durations on the shared HAPI server
 def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     service = start_service(tmp_path, "  nowhere:\n    base_url: http://127.0.0.1:9/fhir\n    max_retries: 0\n")
     try:

@@ -41,6 +41,7 @@ def test_push_the_seed_trial_over_http(api: Api, fhir_base_url: str, fhir_http: 
     assert page.status_code == 200 and job["id"][:8] in page.text
 
 
+@pytest.mark.slow  # 34 s with --durations on the shared HAPI server
 def test_push_pull_and_export_the_seed_package(api: Api) -> None:
     assert api.upload_package().status_code in (200, 201)
     push = api("POST", "/api/v1/jobs", json={"kind": "push", "study": STUDY, "server": "hapi"}).json()
@@ -55,6 +56,7 @@ def test_push_pull_and_export_the_seed_package(api: Api) -> None:
             assert download.status_code == 200 and len(download.content) == file["size"]
 
 
+@pytest.mark.slow  # 26 s with --durations on the shared HAPI server
 def test_restart_with_a_push_in_flight(service: ServiceProcess, api: Api) -> None:
     assert api.upload_package().status_code in (200, 201), "upload"
     submitted = api(
