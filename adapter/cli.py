@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from adapter import __version__
 from adapter.errors import AdapterError, ConfigError, InputError, MappingError, ServerError
+from adapter.export.formats import FORMATS as EXPORT_FORMATS
 
 log = logging.getLogger("adapter")
 
@@ -205,7 +206,7 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "  trialfhir export pulled/ --format parquet -o tables/\n\nSee docs/export.md.",
     )
     export.add_argument("folder", metavar="DIR", help="the NDJSON folder")
-    export.add_argument("--format", required=True, choices=("ndjson", "csv", "parquet", "sdtm"))
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the output folder")
     export.add_argument("--study", metavar="NCT_ID", help="the study, when the folder holds several")
     export.set_defaults(handler=run_export)
