@@ -181,7 +181,8 @@ def run_pull(args: argparse.Namespace) -> int:
     """``trialfhir pull``: the study's resources into an NDJSON folder."""
     from adapter.client import FhirClient
     from adapter.settings import load_settings
-    from adapter.sync.pull import cancel_saved_export, pull
+    from adapter.sync.bulk import cancel_saved_export
+    from adapter.sync.pull import pull
 
     server = load_settings(args.config).server(args.server)
     with FhirClient.from_settings(server) as client:

@@ -21,8 +21,9 @@ from adapter.export.exporter import export
 from adapter.service.runner import JobContext, JobFunction, JobResult
 from adapter.service.studies import StudyFiles
 from adapter.settings import ServerSettings, Settings
-from adapter.sync.pull import PullReport, pull
+from adapter.sync.pull import pull
 from adapter.sync.push import PushReport, push_source
+from adapter.sync.sink import PullReport
 
 
 def engine_kinds(settings: Settings, studies: StudyFiles) -> Mapping[str, JobFunction]:

@@ -20,7 +20,8 @@ from adapter.client import FhirClient
 from adapter.export.exporter import export
 from adapter.mappers.observation import observation_id
 from adapter.sources.package import load_package, read_measurements, read_subjects
-from adapter.sync.pull import STATUS_FILE, pull
+from adapter.sync.bulk import STATUS_FILE
+from adapter.sync.pull import pull
 
 pytestmark = pytest.mark.integration
 

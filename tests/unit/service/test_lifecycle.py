@@ -49,10 +49,3 @@ def test_the_request_schemas_load_no_engine_module() -> None:
     code = f"import sys, adapter.service.schemas; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_pull_modes_are_the_ones_pull_accepts() -> None:
-    from adapter.sync.modes import PULL_MODES
-    from adapter.sync.pull import MODES
-
-    assert PULL_MODES == MODES

@@ -18,7 +18,8 @@ from responses import matchers
 
 from adapter.client import FhirClient
 from adapter.errors import ServerError
-from adapter.sync.pull import STATUS_FILE, SUBJECT_TYPES, Kickoff, cancel_saved_export, pull
+from adapter.sync.bulk import STATUS_FILE, SUBJECT_TYPES, Kickoff, cancel_saved_export
+from adapter.sync.pull import pull
 from tests.unit.conftest import Sleeps
 
 BASE = "https://fhir.test/r4"
