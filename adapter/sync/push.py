@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.client import FhirClient
-from adapter.errors import InputError, ServerError
+from adapter.errors import InputError, NotFound
 from adapter.fhir.bundle import chunks
 from adapter.settings import ServerSettings
 from adapter.sync.inputs import PushInput
@@ -149,10 +149,8 @@ def _server_has_latest_write(client: FhirClient, journal: Journal) -> bool:
     key, recorded = latest
     try:
         client.read(key.split("/", 1)[0], recorded.server_id)
-    except ServerError as error:
-        if error.status in (404, 410):
-            return False
-        raise
+    except NotFound:
+        return False
     return True
 
 

@@ -8,6 +8,9 @@ business identifier, and references are rewritten to the ids the server chose
 (the journal remembers them). A transaction the server rejects as a whole is
 retried entry by entry, so one bad resource is reported with its
 OperationOutcome while the rest are written.
+
+Refused credentials (``AuthFailed``) end the run: no other bundle would escape
+them, so failing every bundle the same way would only hide the one cause.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.client import Capabilities, FhirClient
-from adapter.errors import ConfigError, ServerError, outcome_messages
+from adapter.errors import AuthFailed, ConfigError, ServerError, outcome_messages
 from adapter.fhir.bundle import bundle_body, conditional_put_entry, delete_entry, put_entry_bytes
 from adapter.fhir.json import dumpb
 from adapter.fhir.references import references, rewrite_references
@@ -29,9 +32,6 @@ from adapter.sync.journal import Journal, Planned
 from adapter.sync.report import Failure
 
 log = logging.getLogger(__name__)
-
-# Failures that no other bundle will escape: stop the run rather than fail every bundle the same way.
-_FATAL_STATUSES = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,9 @@ class Writer:
         body = bundle_body((write.entry for write in batch), self.bundle_type)
         try:
             response = self.client.post_bundle(body, idempotent=True)
+        except AuthFailed:
+            raise
         except ServerError as error:
-            if error.status in _FATAL_STATUSES:
-                raise
             if error.status == 0 or error.retryable:
                 return [_failed(write.planned.key, error) for write in batch]
             # The server refused the bundle as a whole: find out which entries it objects to, one by one.
@@ -121,9 +121,9 @@ class Writer:
     def _single(self, write: Write) -> Result:
         try:
             response = self.client.update(write.path, write.resource)
+        except AuthFailed:
+            raise
         except ServerError as error:
-            if error.status in _FATAL_STATUSES:
-                raise
             return _failed(write.planned.key, error)
         location = response.headers.get("Content-Location") or response.headers.get("Location") or ""
         return _accepted(write.planned.key, location, response.headers.get("ETag"))
@@ -136,18 +136,18 @@ class Writer:
             try:
                 response = self.client.post_bundle(body, idempotent=True)
                 return _entry_results([key for key, _ in targets], response, deleting=True)
+            except AuthFailed:
+                raise
             except ServerError as error:
-                if error.status in _FATAL_STATUSES:
-                    raise
                 log.warning("a delete %s was refused (%s); deleting one by one", self.bundle_type, error)
         results = []
         for key, path in targets:
             try:
                 self.client.delete(*path.split("/", 1))
                 results.append(Result(key, ok=True))
+            except AuthFailed:
+                raise
             except ServerError as error:
-                if error.status in _FATAL_STATUSES:
-                    raise
                 results.append(_failed(key, error))
         return results
 
