@@ -131,7 +131,8 @@ def run_push(args: argparse.Namespace) -> int:
 
     from adapter.settings import load_settings
     from adapter.sync.inputs import open_input
-    from adapter.sync.push import format_report, push_source, terminal_progress
+    from adapter.sync.push import push_source
+    from adapter.sync.report import format_report, terminal_progress
 
     settings = load_settings(args.config)
     server = settings.server(args.server)

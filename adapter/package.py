@@ -31,18 +31,9 @@ from adapter.mappers.medicationadministration import medication_administration
 from adapter.mappers.observation import observation
 from adapter.mappers.patient import patient
 from adapter.mappers.researchsubject import research_subject
-from adapter.sources.package import (
-    ADMINISTRATIONS,
-    MEASUREMENTS,
-    SUBJECTS,
-    Package,
-    Reject,
-    load_package,
-    read_administrations,
-    read_header,
-    read_measurements,
-    read_subjects,
-)
+from adapter.sources.package import read_administrations, read_measurements, read_subjects
+from adapter.sources.package_csv import Reject, read_header
+from adapter.sources.package_descriptor import ADMINISTRATIONS, MEASUREMENTS, SUBJECTS, Package, load_package
 
 R = TypeVar("R")
 

@@ -22,7 +22,8 @@ from adapter.service.runner import JobContext, JobFunction, JobResult
 from adapter.service.studies import StudyFiles
 from adapter.settings import ServerSettings, Settings
 from adapter.sync.pull import pull
-from adapter.sync.push import PushReport, push_source
+from adapter.sync.push import push_source
+from adapter.sync.report import PushReport
 from adapter.sync.sink import PullReport
 
 

@@ -17,6 +17,7 @@ import jsonschema
 from adapter.export.formats import FORMATS as EXPORT_FORMATS
 from adapter.fhir.constants import NCT_PATTERN, is_nct_id
 from adapter.service.problems import ApiError
+from adapter.sources.loader import json_path
 from adapter.sync.modes import PULL_MODES
 
 # JSON Schema patterns are unanchored searches, hence the anchors; "$" still lets a trailing
@@ -96,7 +97,7 @@ def check(instance: Any, schema: Mapping[str, Any], prefix: Iterable[str | int] 
     if error.validator == "required" and isinstance(error.instance, dict):
         path += [name for name in error.validator_value if name not in error.instance][:1]
     message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
-    raise ApiError(400, message, expression=dotted(path) or None)
+    raise ApiError(400, message, expression=json_path(path) if path else None)
 
 
 def check_job_request(body: Any, servers: Iterable[str]) -> dict[str, Any]:
@@ -106,11 +107,3 @@ def check_job_request(body: Any, servers: Iterable[str]) -> dict[str, Any]:
         raise ApiError(400, f"{body['study']!r} is not an NCT number", expression="study")
     check(body.get("options", {}), OPTIONS[body["kind"]], ["options"])
     return dict(body)
-
-
-def dotted(path: Iterable[str | int]) -> str:
-    """A JSON path as FHIRPath-like text: ``options.formats[1]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

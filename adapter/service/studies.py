@@ -22,7 +22,7 @@ from adapter.service.problems import ApiError
 from adapter.service.store import JobStore, StudyEntry
 from adapter.service.uploads import extract_zip
 from adapter.sources.ctgov import XML_FORMAT, detect_format, parse_studies
-from adapter.sources.package import load_package
+from adapter.sources.package_descriptor import load_package
 from adapter.studybundle import study_bundle
 from adapter.sync.inputs import PushInput, open_input
 

@@ -26,29 +26,14 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import Generic, Protocol, TypeVar
 
 from adapter.records import Administration, Code, Measurement, Subject
-from adapter.sources.package_csv import Reject, RowError, read_header, read_records, shown
+from adapter.sources.package_csv import Reject, RowError, read_records, shown
 from adapter.sources.package_descriptor import (
     ADMINISTRATIONS,
     MEASUREMENTS,
     SUBJECTS,
     Package,
     Site,
-    load_package,
 )
-
-# The reader's public names, importable from here as before the descriptor and the CSV rows had modules.
-__all__ = [
-    "ADMINISTRATIONS",
-    "MEASUREMENTS",
-    "SUBJECTS",
-    "Package",
-    "Reject",
-    "load_package",
-    "read_administrations",
-    "read_header",
-    "read_measurements",
-    "read_subjects",
-]
 
 FHIR_INTEGER = range(-(2**31), 2**31)
 MAX_DIGITS = 32  # more digits than any measurement has; keeps JSON numbers finite

@@ -19,13 +19,11 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
-
 from adapter.errors import ConfigError, InputError
 from adapter.paths import mappings_dir
 from adapter.records import Study, Visit
 from adapter.sources.codetables import KINDS, CodeTables, load_code_tables
-from adapter.sources.loader import load_yaml
+from adapter.sources.loader import json_path, load_yaml, schema_problem
 
 DESCRIPTOR = "package.yaml"
 SUBJECTS, MEASUREMENTS, ADMINISTRATIONS = "subjects.csv", "measurements.csv", "administrations.csv"
@@ -83,14 +81,9 @@ def load_package(path: str | Path) -> Package:
         data = load_yaml(descriptor)
     except ConfigError as error:
         raise InputError(str(error), source=str(descriptor)) from error
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema("trial-package.schema.json")).iter_errors(data),
-        key=lambda e: list(e.path),
-    )
-    if errors:
-        first = errors[0]
-        field = "/".join(str(p) for p in first.path) or None
-        raise InputError(first.message, source=str(descriptor), field=field)
+    if problem := schema_problem(data, schema("trial-package.schema.json")):
+        parts, message = problem
+        raise InputError(message, source=str(descriptor), field=json_path(parts) if parts else None)
 
     study = data["study"]
     nct_id = study["nct_id"]

@@ -35,11 +35,8 @@ from adapter.settings import ServerSettings
 from adapter.sync.inputs import PushInput
 from adapter.sync.journal import Journal, Written, journal_path
 from adapter.sync.plan import plan
-from adapter.sync.report import PushReport, format_report, terminal_progress
+from adapter.sync.report import PushReport
 from adapter.sync.write import Result, Write, Writer, entry_size, with_identifier
-
-# What the CLI and the service need for a push, importable from here as before the split.
-__all__ = ["PushReport", "format_report", "push", "push_source", "terminal_progress"]
 
 log = logging.getLogger(__name__)
 

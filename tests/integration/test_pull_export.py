@@ -19,7 +19,8 @@ import pytest
 from adapter.client import FhirClient
 from adapter.export.exporter import export
 from adapter.mappers.observation import observation_id
-from adapter.sources.package import load_package, read_measurements, read_subjects
+from adapter.sources.package import read_measurements, read_subjects
+from adapter.sources.package_descriptor import load_package
 from adapter.sync.bulk import STATUS_FILE
 from adapter.sync.pull import pull
 

@@ -12,7 +12,9 @@ import pytest
 from adapter.errors import InputError
 from adapter.package import Report, map_package
 from adapter.records import Code
-from adapter.sources.package import Reject, load_package, read_measurements, read_subjects
+from adapter.sources.package import read_measurements, read_subjects
+from adapter.sources.package_csv import Reject
+from adapter.sources.package_descriptor import load_package
 from tests.unit.sources.trialpackage import (
     DESCRIPTOR,
     MEASUREMENTS_HEADER,
