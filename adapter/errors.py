@@ -4,6 +4,7 @@
     ├── ConfigError              settings, config files, mapping files that are wrong
     ├── InputError               a source file the user gave us is wrong (file, line, field)
     ├── MappingError             a record cannot become FHIR (record id, element, value)
+    │   └── ConversionError      a value cannot be converted between two units (UCUM codes)
     └── ServerError              a FHIR server answered with an error (status, OperationOutcome)
         ├── AuthFailed           401, 403: credentials missing, wrong or not enough
         ├── NotFound             404, 410: no such resource or endpoint, or it is gone
@@ -65,6 +66,21 @@ class MappingError(AdapterError):
         self.element = element
         self.value = value
         super().__init__(f"{record_id}: {element}: {reason} (value {value!r})")
+
+
+class ConversionError(MappingError):
+    """A pair of UCUM units cannot be converted (or not without the analyte's molar mass).
+
+    Carries the units only, never the value being converted: values are patient data.
+    """
+
+    def __init__(self, reason: str, *, from_unit: str, to_unit: str) -> None:
+        self.reason = reason
+        self.from_unit = from_unit
+        self.to_unit = to_unit
+        self.record_id, self.element, self.value = "", "valueQuantity", None
+        pair = f"{from_unit} -> {to_unit}" if to_unit else from_unit
+        AdapterError.__init__(self, f"{pair}: {reason}")
 
 
 class ServerError(AdapterError):
