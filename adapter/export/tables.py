@@ -21,7 +21,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from adapter.errors import ConfigError
 from adapter.fhir import elements
-from adapter.fhir.constants import LOINC, NCT_SYSTEM
+from adapter.fhir.constants import LOINC
 from adapter.fhir.ndjson import read_resources, resource_files
 from adapter.fhir.references import ref_id
 
@@ -72,7 +72,7 @@ _COMMON = [Column("id", _path("id")), Column("last_updated", _path("meta", "last
 
 COLUMNS: dict[str, list[Column]] = {
     "ResearchStudy": [
-        Column("nct_id", lambda r: elements.identifier_value(r, NCT_SYSTEM)),
+        Column("nct_id", elements.nct_id),
         Column("title", _path("title")),
         Column("status", _path("status")),
         Column("phase", _coding("phase", "code")),

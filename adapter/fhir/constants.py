@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import re
 
-# ClinicalTrials.gov registry numbers, as identifier system and value pattern.
-NCT_SYSTEM = "https://clinicaltrials.gov"
+# ClinicalTrials.gov registry numbers, as identifier system and value pattern. We write
+# HL7's registration (terminology.hl7.org NamingSystem, OID 2.16.840.1.113883.3.1077),
+# which other converters use too; we read and search every spelling seen in the wild,
+# so a study another tool wrote (https, trailing slash) is still found.
+NCT_SYSTEM = "http://clinicaltrials.gov"
+NCT_SYSTEMS = (NCT_SYSTEM, "https://clinicaltrials.gov", "http://clinicaltrials.gov/", "https://clinicaltrials.gov/")
 NCT_PATTERN = re.compile(r"NCT[0-9]{8}")  # always used with fullmatch (a "$" lets a trailing newline through)
 
 # LOINC, the code system of lab tests and vital signs.

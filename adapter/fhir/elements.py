@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from adapter.fhir.constants import RESEARCH_STUDY_EXTENSION
+from adapter.fhir.constants import NCT_SYSTEMS, RESEARCH_STUDY_EXTENSION
 from adapter.fhir.references import ref_id
 
 Resource = Mapping[str, Any]
@@ -52,6 +52,18 @@ def identifier_value(resource: Resource, system: str | None = None) -> str | Non
             value = ident.get("value")
             return str(value) if value is not None else None
     return None
+
+
+def nct_id(resource: Resource) -> str | None:
+    """The NCT number of a ResearchStudy, under any ClinicalTrials.gov system spelling (the official one first)."""
+    found = [i for i in resource.get("identifier", []) if i.get("system") in NCT_SYSTEMS and i.get("value")]
+    found.sort(key=lambda i: i.get("use") != "official")
+    return str(found[0]["value"]) if found else None
+
+
+def nct_search(nct: str) -> str:
+    """The token search value that finds ``nct`` under every ClinicalTrials.gov system (comma is OR)."""
+    return ",".join(f"{system}|{nct}" for system in NCT_SYSTEMS)
 
 
 def effective(resource: Resource) -> tuple[str | None, str | None]:

@@ -3,7 +3,7 @@
 Follows HL7's clinicaltrials-gov mapping on the R4 ResearchStudy definition; the
 choices it leaves open are made here and listed in docs/ctgov-field-map.md:
 
-- ``identifier``: the NCT number (official, system https://clinicaltrials.gov), old
+- ``identifier``: the NCT number (official, system http://clinicaltrials.gov, HL7's registration), old
   NCT numbers (use old), the sponsor's protocol id (assigner = the registering
   organization) and secondary ids, typed with the registry's id types.
 - ``status``: from mappings/ctgov-status.yaml. UNKNOWN maps lastKnownStatus; the

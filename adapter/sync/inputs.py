@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adapter.errors import InputError
-from adapter.fhir.constants import NCT_SYSTEM, TYPE_ORDER
+from adapter.fhir import elements
+from adapter.fhir.constants import TYPE_ORDER
 from adapter.fhir.ndjson import read_file, read_resources, resource_files
 from adapter.records import Study
 
@@ -94,9 +95,9 @@ def _rank(resource_type: str) -> int:
 def _study_of(folder: Path) -> str:
     """The NCT number of the folder's ResearchStudy, which names the journal."""
     for resource in read_resources(folder, "ResearchStudy"):
-        for identifier in resource.get("identifier") or []:
-            if identifier.get("system") == NCT_SYSTEM and identifier.get("value"):
-                return str(identifier["value"])
+        nct = elements.nct_id(resource)
+        if nct:
+            return nct
         raise InputError("the ResearchStudy has no ClinicalTrials.gov identifier", source=str(folder),
                          field="ResearchStudy.identifier")  # fmt: skip
     raise InputError("a folder of mapped NDJSON needs a ResearchStudy (ResearchStudy.ndjson) to name the study",

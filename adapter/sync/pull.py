@@ -35,7 +35,7 @@ from typing import Any
 
 from adapter.client import FhirClient
 from adapter.errors import InputError, ServerError
-from adapter.fhir.constants import NCT_SYSTEM
+from adapter.fhir import elements
 from adapter.fhir.ndjson import NdjsonWriter, write_manifest
 from adapter.fhir.references import ref_id, referenced_ids
 from adapter.sync.bulk import SUBJECT_TYPES, BulkExport
@@ -89,7 +89,7 @@ def pull(
         out,
         report.counts,
         transaction_time=report.transaction_time or started,
-        request=f"{client.base_url}/ResearchStudy?identifier={NCT_SYSTEM}|{nct_id}",
+        request=f"{client.base_url}/ResearchStudy?identifier={elements.nct_search(nct_id)}",
         extension={"trialfhir": {"study": nct_id, "mode": report.mode, "since": since,
                                  "duplicates": report.duplicates, "problems": report.problems}},
     )
@@ -132,7 +132,7 @@ class _Searcher:
 
     def study(self, nct_id: str) -> dict[str, Any]:
         """The ResearchStudy and the Group, Organizations, Locations and Practitioners it refers to."""
-        found = list(self.search("ResearchStudy", {"identifier": f"{NCT_SYSTEM}|{nct_id}"}, filtered=False))
+        found = list(self.search("ResearchStudy", {"identifier": elements.nct_search(nct_id)}, filtered=False))
         if len(found) != 1:
             raise InputError(f"the server has {len(found)} ResearchStudy resources with this NCT identifier",
                              source=self.client.base_url, field=nct_id)

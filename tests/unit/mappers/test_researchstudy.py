@@ -122,7 +122,7 @@ def test_principal_investigator_prefers_the_pi_role() -> None:
 def test_identifiers() -> None:
     study = read_study(SHARED_SAMPLES / "v2" / "NCT04431453.json")
     identifiers = research_study(study, TABLES)["identifier"]
-    assert identifiers[0] == {"use": "official", "system": "https://clinicaltrials.gov", "value": "NCT04431453"}
+    assert identifiers[0] == {"use": "official", "system": "http://clinicaltrials.gov", "value": "NCT04431453"}
     assert identifiers[1]["value"] == "GS-US-540-5823" and identifiers[1]["assigner"] == {"display": "Gilead Sciences"}
     assert identifiers[2]["type"]["coding"][0]["code"] == "EUDRACT_NUMBER"
 
