@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapter.errors import MappingError
-from adapter.export import sdtm
 from adapter.export.formats import ExportReport
+from adapter.export.sdtm.build import build_sdtm
+from adapter.export.sdtm.check import check
+from adapter.export.sdtm.model import SdtmResult
 
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     """Build the SDTM datasets of ``folder``, check them, and write them; nothing is written when a check fails."""
-    result = sdtm.build_sdtm(folder, nct_id=nct_id)
-    problems = sdtm.check(result.datasets)
+    result = build_sdtm(folder, nct_id=nct_id)
+    problems = check(result.datasets)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise MappingError(shown, record_id=str(folder), element="SDTM", value=len(problems))
@@ -21,8 +23,8 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     report.excluded = dict(result.excluded)
 
 
-def _write(result: sdtm.SdtmResult, out: Path, study_id: str) -> dict[str, int]:
-    from adapter.export.xpt import write_sdtm  # pandas and pyreadstat load only when writing
+def _write(result: SdtmResult, out: Path, study_id: str) -> dict[str, int]:
+    from adapter.export.sdtm.xpt import write_sdtm  # pandas and pyreadstat load only when writing
 
     written = write_sdtm(result, out, study_id=study_id)
     counts = {}

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from adapter.errors import InputError, MappingError
-from adapter.export import sdtm
 from adapter.export.exporter import export
+from adapter.export.sdtm.build import build_sdtm
+from adapter.export.sdtm.check import check
+from adapter.export.sdtm.study import arm_codes
 from tests.unit.export.trial import NCT, resources, write_folder
 
 
@@ -67,19 +69,19 @@ def test_scores_are_left_out_and_counted(exported: Path) -> None:
 
 
 def test_checks_pass_and_seq_restarts_per_subject(tmp_path: Path) -> None:
-    result = sdtm.build_sdtm(write_folder(tmp_path / "in"))
-    assert sdtm.check(result.datasets) == []
+    result = build_sdtm(write_folder(tmp_path / "in"))
+    assert check(result.datasets) == []
     seqs = [(r["USUBJID"], r["LBSEQ"]) for r in result.datasets["LB"].rows]
     assert seqs[:3] == [(f"{NCT}-01-001", 1.0), (f"{NCT}-01-001", 2.0), (f"{NCT}-01-002", 1.0)]
 
 
 def test_checks_catch_duplicates_bad_dates_and_missing_required(tmp_path: Path) -> None:
-    result = sdtm.build_sdtm(write_folder(tmp_path / "in"))
+    result = build_sdtm(write_folder(tmp_path / "in"))
     lb = result.datasets["LB"].rows
     lb.append(dict(lb[0]))
     lb[1]["LBDTC"] = "11/06/2020"
     lb[2]["LBTESTCD"] = ""
-    problems = "\n".join(sdtm.check(result.datasets))
+    problems = "\n".join(check(result.datasets))
     assert "same key" in problems
     assert "LBSEQ 1.0 repeats" in problems
     assert "'11/06/2020' is not ISO 8601" in problems
@@ -97,7 +99,7 @@ def test_export_refuses_datasets_that_fail_the_checks(tmp_path: Path) -> None:
 def test_a_folder_without_the_study_is_an_input_error(tmp_path: Path) -> None:
     items = [r for r in resources(1) if r["resourceType"] != "ResearchStudy"]
     with pytest.raises(InputError, match="exactly one ResearchStudy"):
-        sdtm.build_sdtm(write_folder(tmp_path / "in", items))
+        build_sdtm(write_folder(tmp_path / "in", items))
 
 
 def _pandas_number(value: float) -> float:
@@ -134,6 +136,6 @@ def test_xpt_carries_dataset_and_variable_labels(exported: Path) -> None:
 
 
 def test_arm_codes_are_unique_and_short() -> None:
-    codes = sdtm.arm_codes(["Arm A: high dose (2 mg)", "ARM A high dose 2mg", "x" * 40])
+    codes = arm_codes(["Arm A: high dose (2 mg)", "ARM A high dose 2mg", "x" * 40])
     assert len(set(codes.values())) == 3
     assert all(len(code) <= 20 for code in codes.values())

@@ -18,7 +18,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pyreadstat
 
 from adapter.errors import MappingError
-from adapter.export.sdtm import Dataset, SdtmResult
+from adapter.export.sdtm.model import Dataset, SdtmResult
 from adapter.fhir.elements import number_text
 
 XPT_MAX_CHAR = 200

@@ -1,0 +1,60 @@
+"""The SDTM datasets of a study's FHIR NDJSON folder, sorted by their keys with --SEQ assigned.
+
+Codes come from ``mappings/sdtm-terms.yaml``; variable names, labels, types and Core
+from ``mappings/sdtm-datasets.yaml``. --SEQ numbers each subject's records from 1 in
+dataset sort order (the keys in sdtm-datasets.yaml).
+
+Memory grows with the datasets (the SAS XPORT writer takes whole tables); the
+subject index is the only join kept while reading observations.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from adapter.export.sdtm.findings import findings
+from adapter.export.sdtm.interventions import exposure
+from adapter.export.sdtm.model import Dataset, SdtmResult, Value
+from adapter.export.sdtm.special import demographics
+from adapter.export.sdtm.study import find_study, read_subjects
+from adapter.export.sdtm.terms import load_specs, load_terms
+
+
+def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path | None = None) -> SdtmResult:
+    """The SDTM datasets for the study in an NDJSON folder, sorted and with --SEQ assigned."""
+    root = Path(folder)
+    specs, terms = load_specs(mappings), load_terms(mappings)
+    study = find_study(root, nct_id)
+    subjects = read_subjects(root, study)
+    result = SdtmResult({name: Dataset(spec, []) for name, spec in specs.items()})
+    exposure(root, subjects, study, terms, result)
+    findings(root, subjects, study, terms, result)
+    demographics(subjects, study, terms, result)
+    for dataset in result.datasets.values():
+        for row in dataset.rows:
+            for name in dataset.spec.names:
+                row.setdefault(name, None)
+        _sequence(dataset)
+    return result
+
+
+def _sequence(dataset: Dataset) -> None:
+    """Sort by the dataset's keys and number --SEQ from 1 within each subject."""
+    keys = dataset.spec.keys
+    dataset.rows.sort(key=lambda row: tuple(_sort_value(row.get(k)) for k in keys))
+    seq_name = f"{dataset.spec.name}SEQ"
+    if seq_name not in dataset.spec.names:
+        return
+    counts: Counter[str] = Counter()
+    for row in dataset.rows:
+        counts[str(row["USUBJID"])] += 1
+        row[seq_name] = float(counts[str(row["USUBJID"])])
+
+
+def _sort_value(value: Value) -> tuple[int, float, str]:
+    if value is None or value == "":
+        return (0, 0.0, "")
+    if isinstance(value, float):
+        return (1, value, "")
+    return (2, 0.0, value)
