@@ -14,14 +14,13 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
-from adapter.errors import InputError
+from adapter.errors import ConfigError, InputError
 from adapter.records import Study
 from adapter.service.problems import ApiError
 from adapter.service.store import JobStore, StudyEntry
 from adapter.service.uploads import extract_zip
 from adapter.sources.ctgov import XML_FORMAT, detect_format, parse_studies
+from adapter.sources.loader import load_yaml
 from adapter.sources.package_descriptor import load_package
 from adapter.studybundle import study_bundle
 from adapter.sync.inputs import PushInput, open_input
@@ -110,7 +109,11 @@ class StudyFiles:
 
 def _package_record(package: Path) -> Path | None:
     """The ClinicalTrials.gov record a trial package names (``study.record`` in package.yaml), if any."""
-    descriptor = yaml.safe_load((package / "package.yaml").read_text(encoding="utf-8"))
+    # The one strict loader: an upload's YAML may hold aliases, deep nesting or bytes that are not UTF-8.
+    try:
+        descriptor = load_yaml(package / "package.yaml")
+    except ConfigError as error:
+        raise InputError(str(error).removeprefix(f"{package / 'package.yaml'}: "), source="package.yaml") from error
     study = descriptor.get("study") if isinstance(descriptor, dict) else None
     name = study.get("record") if isinstance(study, dict) else None
     if not isinstance(name, str):

@@ -4,9 +4,13 @@ Mapping files, code tables, the trial package descriptor and the config file all
 come through here, so they share one strictness and one error format:
 
 - a duplicate key is an error (PyYAML and ``json`` keep the last one silently);
+- a YAML alias (``*name``) is an error: a few nested aliases expand a tiny file into
+  gigabytes (the "billion laughs"), and none of our files needs them;
+- a document nested deeper than ``MAX_DEPTH`` is an error, not a ``RecursionError``;
 - a schema problem is reported as ``<file>: <json path>: <message>``, the JSON path
-  written by ``json_path`` (``rows[0].code``), the message kept short: never a
-  repr of a whole input value.
+  written by ``json_path`` (``rows[0].code``), the message kept short: an input
+  value appears only as a short scalar (``_short``), never whole; a YAML syntax
+  error names line and column, never the text of the line.
 
 ``load_checked(path, schema)`` does both steps; ``load_yaml`` (read only),
 ``schema_problem`` (check a document already in memory) and ``unique_keys`` (a
@@ -27,10 +31,25 @@ from adapter.errors import ConfigError
 
 # Longer schema messages are cut: a message may start with the repr of the offending value.
 MAX_MESSAGE = 200
+# Deeper documents are refused: none of ours nests past a dozen levels, and the parsers recurse.
+MAX_DEPTH = 100
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+    """A YAML loader that refuses duplicate keys, aliases and deep nesting."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted; write the value out", mark)
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -57,7 +76,16 @@ def load_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from error
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where (line, column), without the snippet of input it would quote."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return type(error).__name__
+    mark = error.problem_mark or error.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{str(error.problem or error.context)[:MAX_MESSAGE]}{where}"
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -101,10 +129,52 @@ def schema_problem(
     problem = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if problem is None:
         return None
-    message = problem.message
+    message = _message(problem)
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 3] + "..."
     return tuple(problem.absolute_path), message
+
+
+# jsonschema's messages for these keywords start with the repr of the whole instance; ours show a short one.
+_TEMPLATES = {
+    "type": "{value} is not of type {rule}",
+    "enum": "{value} is not one of {rule}",
+    "pattern": "{value} does not match {rule}",
+    "format": "{value} is not a {rule}",
+    "minLength": "{value} is too short (at least {rule} characters)",
+    "maxLength": "{value} is too long (at most {rule} characters)",
+    "minimum": "{value} is less than the minimum of {rule}",
+    "maximum": "{value} is more than the maximum of {rule}",
+    "minItems": "{value} has fewer than {rule} items",
+    "maxItems": "{value} has more than {rule} items",
+}
+# These messages name the schema's values or property names, never the instance.
+_KEY_MESSAGES = frozenset({"required", "additionalProperties", "dependentRequired", "propertyNames", "const"})
+
+
+def _message(problem: jsonschema.ValidationError) -> str:
+    keyword = str(problem.validator)
+    if keyword in _KEY_MESSAGES:
+        return problem.message
+    value = _short(problem.instance)
+    if keyword in _TEMPLATES:
+        rule: Any = problem.validator_value
+        if keyword == "type":
+            shown = repr(rule) if isinstance(rule, str) else ", ".join(map(repr, rule))
+        else:
+            shown = repr(rule) if keyword != "enum" else repr(list(rule))
+        return _TEMPLATES[keyword].format(value=value, rule=shown[:MAX_MESSAGE])
+    return f"{value} does not satisfy the schema's {keyword!r} rule"
+
+
+def _short(value: Any) -> str:
+    """A value as an error may show it: a scalar's repr cut to 60 characters; a container by its kind."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value if not isinstance(value, str) or len(value) <= 60 else value[:57] + "...")
+    return text[:80]
 
 
 def load_checked(path: Path, schema: Mapping[str, Any] | Path) -> Any:

@@ -69,3 +69,46 @@ def test_config_file_with_duplicate_key_is_an_error(tmp_path: Path) -> None:
 def test_study_json_with_duplicate_key_is_an_input_error() -> None:
     with pytest.raises(InputError, match="duplicate key 'protocolSection'"):
         parse_studies(b'{"protocolSection": {}, "protocolSection": {}}', "in.json")
+
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]\n" for before, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    # Nine levels of nine aliases: 9**9 strings once expanded, from a 500-byte file.
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"aliases \(\*name\) are not accepted.*\(line 2, column \d+\)"):
+        load_checked(path, SCHEMA)
+
+
+def test_deep_yaml_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("[" * 50_000 + "]" * 50_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested more than 100 levels deep"):
+        load_yaml(path)
+
+
+def test_a_yaml_syntax_error_names_line_and_column_not_the_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("rows: [a\nsecret-value: x: y\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path)
+    assert "(line 2, column" in str(caught.value) and "secret-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("document", "schema"),
+    [
+        ({"rows": {"nested": ["x" * 1000] * 1000}}, SCHEMA),
+        ({"rows": ["x" * 1000] * 1000}, {"type": "object", "properties": {"rows": {"maxItems": 2}}}),
+        ({"rows": ["x" * 1000] * 1000}, {"type": "object", "properties": {"rows": {"not": {"type": "array"}}}}),
+    ],
+    ids=["type", "maxItems", "not"],
+)
+def test_a_container_is_named_by_its_kind_never_printed(document: object, schema: dict[str, object]) -> None:
+    problem = schema_problem(document, schema)
+    assert problem is not None and problem[0] == ("rows",)
+    assert "xxx" not in problem[1] and problem[1].startswith(("an object", "an array")), problem[1]
