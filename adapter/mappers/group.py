@@ -9,6 +9,11 @@
   absent bound is an open end) and healthy volunteers, coded in the project code
   system ctgov-eligibility-characteristic because no standard code for these was
   confirmed. An age the reader could not parse is kept as text instead of a Range.
+  Both ends of the Range are in one unit, because the validator compares low and high
+  (rng-2) and cannot compare "3 mo" with "17 a": the coarser end is expressed in the
+  finer end's unit when that gives a whole number (17 a = 204 mo), else both in days
+  (UCUM: a = 365.25 d, mo = a/12). A converted end keeps the age as the registry wrote
+  it in the extension ctgov-age-as-given on its Quantity.
 - The criteria text (markdown) has no R4 Group element, so it goes to the extension
   eligibility-criteria; the same for the observational study population, sampling
   method and gender-based eligibility.
@@ -19,6 +24,7 @@ Natural key: the NCT id.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from adapter.fhir.constants import IDENTIFIER_BASE
 from adapter.fhir.datatypes import JSON, codeable_concept, compact, quantity
@@ -27,6 +33,9 @@ from adapter.records import Eligibility, Study
 from adapter.sources.ctgov_tables import CodeTable, CtgovTables, project_extension
 
 _AGE = re.compile(r"^(?P<value>\d+) (?P<unit>[A-Za-z]+)$")
+# UCUM's definitions of the age units, in days (UCUM 2.1: a = 365.25 d, mo = a/12, wk = 7 d).
+_DAYS = {"a": Fraction(36525, 100), "mo": Fraction(36525, 1200), "wk": Fraction(7), "d": Fraction(1),
+         "h": Fraction(1, 24), "min": Fraction(1, 1440)}  # fmt: skip
 
 
 def group_id(study: Study) -> str:
@@ -114,15 +123,43 @@ def age_value(minimum: str | None, maximum: str | None, tables: CtgovTables) -> 
             part for part in (f"minimum {minimum}" if minimum else "", f"maximum {maximum}" if maximum else "") if part
         )
         return {"valueCodeableConcept": codeable_concept(text=text)}
-    return {"valueRange": compact({"low": low, "high": high})}
+    if low is not None and high is not None and low[1] != high[1]:
+        unit = _common_unit(low, high)
+        return {"valueRange": {"low": _in_unit(low, unit, minimum), "high": _in_unit(high, unit, maximum)}}
+    return {"valueRange": compact({"low": _in_unit(low, None, minimum), "high": _in_unit(high, None, maximum)})}
 
 
-def _age_quantity(age: str | None, tables: CtgovTables) -> JSON | None:
+_Age = tuple[int, str, str]  # value, UCUM code, display of the unit
+
+
+def _age_quantity(age: str | None, tables: CtgovTables) -> _Age | None:
     match = _AGE.match(age) if age else None
     if match is None:
         return None
     table = tables["ctgov-age-unit"]
     row = table.row(match["unit"]) or table.from_alias(match["unit"])
-    if row is None or row.target is None:
+    if row is None or row.target not in _DAYS:
         return None
-    return quantity(int(match["value"]), row.display, code=row.target)
+    return int(match["value"]), row.target, row.display
+
+
+def _common_unit(low: _Age, high: _Age) -> tuple[str, str]:
+    """The unit both ends are written in: the finer one if the coarser end is whole in it, else days."""
+    fine, coarse = sorted((low, high), key=lambda age: _DAYS[age[1]])
+    if (coarse[0] * _DAYS[coarse[1]] / _DAYS[fine[1]]).denominator == 1:
+        return fine[1], fine[2]
+    return "d", "days"
+
+
+def _in_unit(age: _Age | None, unit: tuple[str, str] | None, given: str | None) -> JSON | None:
+    """The Quantity of ``age``, in ``unit`` (code, display) when given; a converted age keeps its text."""
+    if age is None:
+        return None
+    value, code, display = age
+    if unit is None or unit[0] == code:
+        return quantity(value, display, code=code)
+    exact = value * _DAYS[code] / _DAYS[unit[0]]
+    # Whole, or a multiple of 1/16 day (a = 365.25 d, mo = 30.4375 d): exact as a binary float.
+    number = int(exact) if exact.denominator == 1 else float(exact)
+    return {"extension": [project_extension("ctgov-age-as-given", valueString=given)],
+            **quantity(number, unit[1], code=unit[0])}  # fmt: skip

@@ -67,7 +67,11 @@ def test_group_carries_criteria_count_and_characteristics() -> None:
             "12 Hours",
             {
                 "valueRange": {
-                    "low": {"value": 6, "unit": "weeks", "system": "http://unitsofmeasure.org", "code": "wk"},
+                    "low": {
+                        "extension": [{"url": "https://trialfhir.dev/fhir/StructureDefinition/ctgov-age-as-given",
+                                       "valueString": "6 Weeks"}],
+                        "value": 1008, "unit": "hours", "system": "http://unitsofmeasure.org", "code": "h",
+                    },
                     "high": {"value": 12, "unit": "hours", "system": "http://unitsofmeasure.org", "code": "h"},
                 }
             },
@@ -84,3 +88,25 @@ def test_all_sexes_has_no_administrative_gender() -> None:
         "https://trialfhir.dev/fhir/CodeSystem/ctgov-sex"
     ]
     assert sex_concept("INTERSEX", TABLES) == {"text": "INTERSEX"}
+
+
+def _range(minimum: str | None, maximum: str | None) -> tuple[tuple[object, str], tuple[object, str]]:
+    value = age_value(minimum, maximum, TABLES)["valueRange"]
+    return (value["low"]["value"], value["low"]["code"]), (value["high"]["value"], value["high"]["code"])
+
+
+def test_an_age_range_is_written_in_one_unit() -> None:
+    # rng-2 compares low and high: the coarser end moves to the finer unit when it is whole there, else to days.
+    assert _range("3 Months", "17 Years") == ((3, "mo"), (204, "mo"))
+    assert _range("28 Days", "17 Years") == ((28, "d"), (6209.25, "d"))
+    assert _range("5 Weeks", "3 Years") == ((35, "d"), (1095.75, "d"))
+    assert _range("1 Hour", "2 Days") == ((1, "h"), (48, "h"))
+    assert _range("18 Years", "80 Years") == ((18, "a"), (80, "a"))
+
+
+def test_a_converted_age_keeps_what_the_registry_wrote() -> None:
+    value = age_value("3 Months", "17 Years", TABLES)["valueRange"]
+    assert "extension" not in value["low"]
+    assert value["high"]["extension"] == [
+        {"url": "https://trialfhir.dev/fhir/StructureDefinition/ctgov-age-as-given", "valueString": "17 Years"}
+    ]
