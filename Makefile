@@ -8,13 +8,14 @@ FHIR_PORT ?= 8080
 SERVER := $(PYTHON) tools/fhir-server/fhirserver.py
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint unit server server-build server-stop prerequisites test-prerequisites clean
+.PHONY: help demo test lint unit server server-build server-stop hospital prerequisites test-prerequisites clean
 
 help:
 	@echo "make demo          map the seed trial, push it to a local FHIR server, pull it back, write the exports"
 	@echo "make test          install everything, lint, and run the whole test suite (unit, integration, e2e)"
 	@echo "make server        start the local HAPI FHIR R4 server in the background (port FHIR_PORT=$(FHIR_PORT))"
 	@echo "make server-stop   stop it"
+	@echo "make hospital      generate a seeded Synthea COVID-19 hospital and load it into the local server (idempotent)"
 	@echo "make lint          ruff and mypy"
 
 # Java 17 and Maven build the test FHIR server; on a Debian machine where we are root
@@ -51,6 +52,11 @@ server: prerequisites
 server-stop:
 	@$(SERVER) stop --port $(FHIR_PORT)
 
+# A test hospital for `trialfhir collect`: Synthea patients (seed SYNTHEA_SEED, cached in
+# tools/synthea/run/) loaded with PUTs, so loading twice changes nothing.
+hospital: server
+	$(PYTHON) tools/synthea/synthea.py load --server http://127.0.0.1:$(FHIR_PORT)/fhir
+
 lint: $(STAMP)
 	$(BIN)/ruff check adapter tests bench fixtures tools
 	$(BIN)/mypy
@@ -62,6 +68,7 @@ unit: $(STAMP)
 # ADAPTER_TEST_FHIR_URL names a running one.
 test: test-prerequisites $(STAMP) lint
 	$(SERVER) build
+	$(PYTHON) tools/synthea/synthea.py build
 	$(BIN)/pytest -q
 
 demo: prerequisites $(STAMP)
@@ -69,4 +76,4 @@ demo: prerequisites $(STAMP)
 	$(BIN)/python -m adapter.demo --server http://127.0.0.1:$(FHIR_PORT)/fhir --output demo-output
 
 clean:
-	rm -rf $(VENV) tools/fhir-server/target demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tools/fhir-server/target tools/synthea/target tools/synthea/run demo-output .pytest_cache .mypy_cache .ruff_cache
