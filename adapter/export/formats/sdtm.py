@@ -1,4 +1,4 @@
-"""The ``sdtm`` format: CDISC SDTM datasets (DM, LB, VS, EX) as SAS transport files."""
+"""The ``sdtm`` format: CDISC SDTM datasets (design, special purpose, interventions, findings) as SAS XPORT files."""
 
 from __future__ import annotations
 

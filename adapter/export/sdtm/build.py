@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from adapter.export.sdtm.design import trial_design
 from adapter.export.sdtm.findings import findings
 from adapter.export.sdtm.interventions import exposure
 from adapter.export.sdtm.model import Dataset, SdtmResult, Value
 from adapter.export.sdtm.special import demographics
 from adapter.export.sdtm.study import find_study, read_subjects
-from adapter.export.sdtm.terms import load_specs, load_terms
+from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 
 
 def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path | None = None) -> SdtmResult:
@@ -31,6 +32,7 @@ def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path 
     exposure(root, subjects, study, terms, result)
     findings(root, subjects, study, terms, result)
     demographics(subjects, study, terms, result)
+    trial_design(root, study, len(subjects), terms, load_ct(mappings), result)
     for dataset in result.datasets.values():
         for row in dataset.rows:
             for name in dataset.spec.names:
@@ -44,8 +46,8 @@ def _sequence(dataset: Dataset) -> None:
     keys = dataset.spec.keys
     dataset.rows.sort(key=lambda row: tuple(_sort_value(row.get(k)) for k in keys))
     seq_name = f"{dataset.spec.name}SEQ"
-    if seq_name not in dataset.spec.names:
-        return
+    if seq_name not in dataset.spec.names or "USUBJID" not in dataset.spec.names:
+        return  # trial design datasets number their own rows (TSSEQ within a parameter)
     counts: Counter[str] = Counter()
     for row in dataset.rows:
         counts[str(row["USUBJID"])] += 1

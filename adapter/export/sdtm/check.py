@@ -33,7 +33,7 @@ def check(datasets: Mapping[str, Dataset]) -> list[str]:
                 problems.append(f"{name} rows {seen[key]} and {n}: same key {dict(zip(spec.keys, key, strict=True))}")
             seen.setdefault(key, n)
             seq_name = f"{name}SEQ"
-            if seq_name in spec.names:
+            if seq_name in spec.names and "USUBJID" in spec.names:
                 pair = (row.get("USUBJID"), row.get(seq_name))
                 if pair in seq_seen:
                     problems.append(f"{name} row {n}: {seq_name} {pair[1]} repeats for {pair[0]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from adapter.export.sdtm.model import Row, SdtmResult, Study, Subject, to_float, visit_of
+from adapter.export.sdtm.model import Row, SdtmResult, Study, Subject, planned_study_day, to_float, visit_of
 from adapter.export.sdtm.terms import Terms
 from adapter.fhir import elements
 from adapter.fhir.constants import LOINC
@@ -37,12 +37,14 @@ def findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         )
         unit = terms.unit(quantity.get("code"), test)
         visit, visitnum = visit_of(observation)
+        if visitnum is not None:
+            study.visits[visitnum] = visit
         row: Row = {
             "STUDYID": study.studyid, "DOMAIN": p, "USUBJID": subject.usubjid,
             f"{p}TESTCD": test.testcd, f"{p}TEST": test.test,
             f"{p}ORRES": text, f"{p}ORRESU": unit, f"{p}STRESC": text,
             f"{p}STRESN": float(value) if isinstance(value, int | float) else None, f"{p}STRESU": unit,
-            f"{p}BLFL": None, "VISITNUM": visitnum, "VISIT": visit, "VISITDY": visitnum,
+            f"{p}BLFL": None, "VISITNUM": visitnum, "VISIT": visit, "VISITDY": planned_study_day(visitnum),
             f"{p}DTC": elements.effective(observation)[0] or "",
         }  # fmt: skip
         if p == "LB":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from adapter.export.sdtm.model import SdtmResult, Study, Subject, to_float, visit_of
+from adapter.export.sdtm.model import SdtmResult, Study, Subject, planned_study_day, to_float, visit_of
 from adapter.export.sdtm.terms import Terms
 from adapter.fhir import elements
 from adapter.fhir.ndjson import read_resources
@@ -30,12 +30,14 @@ def exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         route = elements.first_coding(dosage.get("route"))
         start, end = elements.effective(administration)
         visit, visitnum = visit_of(administration)
+        if visitnum is not None:
+            study.visits[visitnum] = visit
         ex.append({
             "STUDYID": study.studyid, "DOMAIN": "EX", "USUBJID": subject.usubjid,
             "EXTRT": treatment.upper(), "EXDOSE": to_float(dose),
             "EXDOSU": terms.unit((dosage.get("dose") or {}).get("code")), "EXDOSFRM": "",
             "EXROUTE": terms.routes.get((str(route.get("system")), str(route.get("code"))), "") if route else "",
-            "VISITNUM": visitnum, "VISIT": visit, "VISITDY": visitnum,
+            "VISITNUM": visitnum, "VISIT": visit, "VISITDY": planned_study_day(visitnum),
             "EXSTDTC": start or "", "EXENDTC": end or start or "",
         })  # fmt: skip
         if start:

@@ -39,6 +39,7 @@ class Study:
     studyid: str
     arm_codes: dict[str, str]
     country: str = ""
+    visits: dict[float, str] = field(default_factory=dict)  # VISITNUM -> VISIT, as the data names them
 
 
 @dataclass
@@ -73,3 +74,14 @@ def visit_of(resource: Mapping[str, Any]) -> tuple[str, float | None]:
         name = (parts.get("name") or {}).get("valueString") or (parts.get("code") or {}).get("valueCode") or ""
         return str(name), to_float((parts.get("plannedDay") or {}).get("valueInteger"))
     return "", None
+
+
+def planned_study_day(day: float | None) -> float | None:
+    """SDTM study day of a planned day counted from 0 before day 1: days 1.. stay, 0 becomes -1.
+
+    SDTM has no study day 0 (SDTMIG 3.4 section 4.4.4); the trial package numbers the
+    screening visit 0, the day before day 1.
+    """
+    if day is None:
+        return None
+    return day if day >= 1 else day - 1

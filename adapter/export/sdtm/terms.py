@@ -52,6 +52,7 @@ class Terms:
     sex: Mapping[str, str]
     nrind: Mapping[str, str]
     countries: Mapping[str, str]
+    trial_summary: Mapping[tuple[str, str], tuple[str, str]]  # (system, code) -> (TSPARMCD, TSVAL)
 
     def unit(self, ucum: str | None, test: Test | None = None) -> str:
         """The CDISC unit for a UCUM code (a test may override it); unknown units are a ConfigError."""
@@ -90,4 +91,47 @@ def load_terms(folder: Path | None = None) -> Terms:
         sex={s["gender"]: s["cdisc"] for s in d["sex"]},
         nrind={n["code"]: n["cdisc"] for n in d["nrind"]},
         countries={name.casefold(): c["cdisc"] for c in d["countries"] for name in c["names"]},
+        trial_summary={(t["system"], t["code"]): (t["tsparmcd"], t["cdisc"]) for t in d.get("trial_summary", [])},
     )
+
+
+@dataclass(frozen=True)
+class Codelist:
+    code: str
+    name: str
+    extensible: bool
+    terms: Mapping[str, str | None]  # submission value -> NCI code, when known
+    decodes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ControlledTerms:
+    """The CDISC CT subset of ``cdisc-ct/sdtm-ct.yaml``: codelists, variable bindings, TS responses."""
+
+    release: str
+    codelists: Mapping[str, Codelist]
+    variables: Mapping[str, str]  # variable name -> codelist code
+    ts_responses: Mapping[str, str]  # TSPARMCD -> codelist code of its TSVAL
+
+    def term(self, codelist: str, value: str) -> tuple[str, str | None]:
+        """(value, NCI code) of a term; a ConfigError when the codelist does not hold it."""
+        terms = self.codelists[codelist].terms
+        if value not in terms:
+            raise ConfigError(f"{value!r} is not in CDISC codelist {codelist} in mappings/cdisc-ct/sdtm-ct.yaml")
+        return value, terms[value]
+
+
+@functools.cache
+def load_ct(folder: Path | None = None) -> ControlledTerms:
+    """The CDISC Controlled Terminology subset the export emits."""
+    root = (folder or mappings_dir()) / "cdisc-ct"
+    d = load_checked(root / "sdtm-ct.yaml", root / "cdisc-ct.schema.json")
+    codelists = {
+        c["code"]: Codelist(
+            c["code"], c["name"], c["extensible"],
+            {t["value"]: t.get("code") for t in c["terms"]},
+            {t["value"]: t["decode"] for t in c["terms"] if "decode" in t},
+        )
+        for c in d["codelists"]
+    }
+    return ControlledTerms(d["release"], codelists, dict(d["variables"]), dict(d["ts_responses"]))

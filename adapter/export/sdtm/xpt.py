@@ -22,7 +22,7 @@ from adapter.export.sdtm.model import Dataset, SdtmResult
 from adapter.fhir.elements import number_text
 
 XPT_MAX_CHAR = 200
-STANDARD = "SDTMIG 3.2"
+STANDARD = "SDTMIG 3.4"
 
 
 def _text(value: Any) -> str:

@@ -14,6 +14,9 @@ SITE = resource_id("Location", NCT, "Site One")
 STUDY_EXT = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
 VISIT_EXT = "https://trialfhir.dev/fhir/StructureDefinition/study-visit"
 LOINC = "http://loinc.org"
+GROUP = resource_id("Group", NCT)
+SPONSOR = resource_id("Organization", "Sponsor One")
+CRITERIA = "Inclusion Criteria:\n\n* Adults aged 18 or more\n* Severe COVID-19\n\nExclusion Criteria:\n\n* Pregnancy\n"
 UCUM = "http://unitsofmeasure.org"
 
 
@@ -21,6 +24,11 @@ def _visit(day: int, name: str) -> dict[str, Any]:
     parts = [{"url": "code", "valueCode": f"D{day}"}, {"url": "name", "valueString": name},
              {"url": "plannedDay", "valueInteger": day}]
     return {"url": VISIT_EXT, "extension": parts}
+
+
+def _intervention(text: str) -> dict[str, Any]:
+    return {"url": "https://trialfhir.dev/fhir/StructureDefinition/arm-intervention",
+            "valueCodeableConcept": {"text": text}}
 
 
 def resources(subjects: int = 3) -> list[dict[str, Any]]:
@@ -38,8 +46,27 @@ def resources(subjects: int = 3) -> list[dict[str, Any]]:
             "id": STUDY,
             "identifier": [{"use": "official", "system": "https://clinicaltrials.gov", "value": NCT}],
             "status": "active",
-            "arm": [{"name": "Secretome-MSCs"}, {"name": "Control"}],
+            "title": "A small trial",
+            "phase": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/research-study-phase",
+                                  "code": "phase-2"}]},
+            "category": [{"coding": [{"system": "https://trialfhir.dev/fhir/CodeSystem/ctgov-masking",
+                                      "code": "DOUBLE"}]}],
+            "arm": [{"name": "Secretome-MSCs", "extension": [_intervention("Biological: Secretome-MSCs"),
+                                                             _intervention("Drug: Standard care")]},
+                    {"name": "Control", "extension": [_intervention("Drug: Standard care")]}],
             "site": [{"reference": f"Location/{SITE}"}],
+            "enrollment": [{"reference": f"Group/{GROUP}"}],
+            "sponsor": {"reference": f"Organization/{SPONSOR}"},
+        },
+        {"resourceType": "Organization", "id": SPONSOR, "name": "Sponsor One"},
+        {
+            "resourceType": "Group",
+            "id": GROUP,
+            "type": "person",
+            "actual": False,
+            "quantity": 40,
+            "extension": [{"url": "https://trialfhir.dev/fhir/StructureDefinition/eligibility-criteria",
+                           "valueMarkdown": CRITERIA}],
         },
     ]
     for n in range(1, subjects + 1):
