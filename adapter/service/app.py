@@ -51,9 +51,12 @@ def create_app(settings: Settings | None = None, *, kinds: Mapping[str, JobFunct
     return app
 
 
-def close_app(app: Flask) -> None:
-    """Stop ``app``'s workers and release its data folder now rather than at exit; a second call does nothing."""
-    service(app).close()
+def close_app(app: Flask) -> bool:
+    """Stop ``app``'s workers and release its data folder now rather than at exit; a second call does nothing.
+
+    False when a worker would not stop in time (a job stuck in C code): only the process's exit ends it.
+    """
+    return service(app).close()
 
 
 def _authenticate() -> None:

@@ -39,6 +39,7 @@ class Service:
     lock: IO[str]
     started: bool = False
     closed: bool = False
+    stopped: bool = True  # whether every worker stopped at close
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -83,16 +84,20 @@ class Service:
             self.started = True
             self.runner.recover()
 
-    def close(self) -> None:
-        """Stop the workers (running jobs are interrupted), close the store, release the data folder. Once only."""
+    def close(self) -> bool:
+        """Stop the workers (running jobs are interrupted), close the store, release the data folder. Once only.
+
+        Bounded in time (see ``JobRunner.close``); False when a worker would not stop.
+        """
         with self._guard:
             if self.closed:
-                return
+                return self.stopped
             self.closed = True
         atexit.unregister(self.close)
-        self.runner.close()
+        self.stopped = self.runner.close()
         self.store.close()
         self.lock.close()
+        return self.stopped
 
 
 def service(app: Flask | None = None) -> Service:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -48,7 +49,12 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         log.info("stopping")
     finally:
         server.close()
-        close_app(app)
+        if not close_app(app):
+            # A worker stuck in C code would keep the interpreter from exiting (it joins its threads):
+            # end the process; the store already holds every committed state, and the next start recovers.
+            log.error("exiting with job(s) still running; they are marked interrupted at the next start")
+            logging.shutdown()
+            os._exit(1)
 
 
 def key_instructions(name: str) -> str:

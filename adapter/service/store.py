@@ -252,22 +252,31 @@ class JobStore:
         return self.job(job_id)
 
     def recover(self) -> tuple[list[Job], list[Job]]:
-        """At start-up: mark jobs left running interrupted; return them and the jobs still queued, oldest first."""
+        """At start-up: mark jobs left running interrupted; return them and the jobs still queued, oldest first.
+
+        A job left running whose cancel was asked for is marked cancelled instead: it is never resumed.
+        """
         with self._transaction() as db:
             running = [row[0] for row in db.execute("SELECT id FROM job WHERE state = ? ORDER BY seq", (RUNNING,))]
+            db.execute(
+                "UPDATE job SET state = ?, finished = ?, errors = ? WHERE state = ? AND cancel_requested = 1",
+                (CANCELLED, now(), json.dumps([{"message": "cancelled; the service stopped before the job did"}]),
+                 RUNNING),
+            )  # fmt: skip
             db.execute(
                 "UPDATE job SET state = ?, finished = ?, errors = ? WHERE state = ?",
                 (INTERRUPTED, now(), json.dumps([{"message": "the service stopped while the job ran"}]), RUNNING),
             )
             queued = [row[0] for row in db.execute("SELECT id FROM job WHERE state = ? ORDER BY seq", (QUEUED,))]
-        interrupted = [job for job in map(self.job, running) if job]
+        interrupted = [job for job in map(self.job, running) if job and job.state == INTERRUPTED]
         return interrupted, [job for job in map(self.job, queued) if job]
 
     def unresumed_interruptions(self, kind: str) -> list[Job]:
-        """Interrupted jobs of ``kind`` that no later job resumes yet, oldest first."""
+        """Interrupted jobs of ``kind`` that no later job resumes yet and nobody asked to cancel, oldest first."""
         with self._transaction() as db:
             rows = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM job WHERE kind = ? AND state = ? AND resumed_by IS NULL ORDER BY seq",  # noqa: S608
+                f"SELECT {_JOB_COLUMNS} FROM job WHERE kind = ? AND state = ? AND resumed_by IS NULL "  # noqa: S608
+                "AND cancel_requested = 0 ORDER BY seq",
                 (kind, INTERRUPTED),
             ).fetchall()
         return [_job(row) for row in rows]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +25,11 @@ from adapter.sources.package_descriptor import CSV_SCHEMAS, schema
 
 # The JSON Schema keywords a CSV column schema may use: the reader compiles exactly these.
 COLUMN_KEYWORDS = frozenset({"type", "pattern", "enum", "maxLength", "description"})
+
+# A header is read only this far: ours have a dozen columns, and a hostile one may have a million.
+MAX_HEADER_CHARS = 16_384
+MAX_HEADER_COLUMNS = 100
+SHOWN_NAMES = 10  # an error lists at most this many column names
 
 R = TypeVar("R")
 
@@ -98,25 +104,38 @@ def shown(value: str) -> str:
 
 
 def read_header(path: Path, file_name: str) -> list[str]:
-    """Check a CSV file's header against its schema; the columns in file order."""
+    """Check a CSV file's header against its schema; the columns in file order.
+
+    The header is bounded (``MAX_HEADER_CHARS``, ``MAX_HEADER_COLUMNS``) and every check is linear in it.
+    """
     with _open_text(path) as stream:
-        header = next(csv.reader(stream), None)
+        first = stream.readline(MAX_HEADER_CHARS + 1)
+    if len(first) > MAX_HEADER_CHARS:
+        raise InputError(f"its header line is longer than {MAX_HEADER_CHARS} characters", source=str(path), line=1)
+    header = next(csv.reader([first]), None) if first.strip() else None
     if header is None:
         raise InputError("is empty; its first line must name the columns", source=str(path), line=1)
+    if len(header) > MAX_HEADER_COLUMNS:
+        raise InputError(f"its header has {len(header)} columns; at most {MAX_HEADER_COLUMNS} are accepted",
+                         source=str(path), line=1)
     names = [name.strip() for name in header]
     known = columns(file_name)
     for name in names:
         if _bad_text(name):
-            raise InputError(f"column name {shown(name)} is not valid UTF-8 text; save the file as UTF-8",
-                             source=str(path), line=1)
-    if duplicated := sorted({n for n in names if names.count(n) > 1}):
-        raise InputError(f"column(s) named twice: {', '.join(duplicated)}", source=str(path), line=1)
+            raise InputError("a column name is not valid UTF-8 text; save the file as UTF-8", source=str(path), line=1)
+    if duplicated := sorted(name for name, count in Counter(names).items() if count > 1):
+        raise InputError(f"column(s) named twice: {_names(duplicated, str)}", source=str(path), line=1)
     if unknown := [n for n in names if n not in known]:
-        raise InputError(f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are {', '.join(known)}",
+        raise InputError(f"unknown column(s) {_names(unknown)}; the columns are {', '.join(known)}",
                          source=str(path), line=1)
     if missing := [n for n, c in known.items() if c.required and n not in names]:
         raise InputError(f"required column(s) missing: {', '.join(missing)}", source=str(path), line=1)
     return names
+
+
+def _names(names: list[str], show: Callable[[str], str] = shown) -> str:
+    listed = ", ".join(show(name) for name in names[:SHOWN_NAMES])
+    return listed + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 def _open_text(path: Path) -> Any:

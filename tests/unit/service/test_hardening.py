@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 import zipfile
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
+from adapter.service import runner as runner_module
+from adapter.service.runner import JobContext, JobResult, JobRunner
+from adapter.service.store import JobStore
 from tests.unit.service.conftest import AUTH, SEED_STUDY
 from tests.unit.sources.test_loader import BOMB
 
@@ -42,3 +48,105 @@ def test_a_package_yaml_alias_bomb_is_refused_with_400(client: FlaskClient, tmp_
     assert status == 400, body
     assert "aliases (*name) are not accepted" in body["issue"][0]["diagnostics"]  # type: ignore[index]
     assert stored(tmp_path) == []
+
+
+# --- 2 and 4. Long CPU work, cancel, bounded shutdown, no resume after a cancel ------------------------
+
+
+def _busy(context: JobContext) -> JobResult:
+    """A job in a long pure-Python loop that never reports progress (like a quadratic header check)."""
+    count = 0
+    while True:
+        count += 1
+
+
+def _wait_state(store: JobStore, job_id: str, states: set[str], timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while (job := store.job(job_id)) is None or job.state not in states:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} never reached {states}: {job}")
+        time.sleep(0.02)
+    return job.state
+
+
+def test_a_cancel_reaches_a_job_busy_in_python_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "STOP_GRACE", 0.2)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    runner = JobRunner(store, {"push": _busy}, folder=tmp_path / "jobs", workers=1)
+    try:
+        job = store.add_job("push", "NCT04753476", "hapi", {}, "etl")
+        runner.submit(job)
+        _wait_state(store, job.id, {"running"})
+        runner.cancel(job.id)
+        assert _wait_state(store, job.id, {"cancelled", "failed", "succeeded"}) == "cancelled"
+    finally:
+        assert runner.close(grace=1, kill_grace=1)
+        store.close()
+
+
+def test_close_interrupts_a_busy_job_within_its_bound(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    runner = JobRunner(store, {"push": _busy}, folder=tmp_path / "jobs", workers=1)
+    job = store.add_job("push", "NCT04753476", "hapi", {}, "etl")
+    runner.submit(job)
+    _wait_state(store, job.id, {"running"})
+    assert runner.close(grace=0.2, kill_grace=5)  # before issue 13 close waited for ever
+    stopped = store.job(job.id)
+    assert stopped is not None and stopped.state == "interrupted"
+    store.close()
+
+
+def test_close_gives_up_on_a_job_stuck_in_c_code_and_says_so(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def stuck(context: JobContext) -> JobResult:
+        release.wait(30)  # a C-level wait: no Python bytecode runs, so nothing can interrupt it
+        return JobResult()
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    runner = JobRunner(store, {"push": stuck}, folder=tmp_path / "jobs", workers=1)
+    job = store.add_job("push", "NCT04753476", "hapi", {}, "etl")
+    runner.submit(job)
+    _wait_state(store, job.id, {"running"})
+    started = time.monotonic()
+    try:
+        assert runner.close(grace=0.1, kill_grace=0.1) is False
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        store.close()
+
+
+def test_a_push_cancelled_then_cut_by_a_restart_is_not_resumed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    push = store.add_job("push", "NCT04753476", "hapi", {}, "etl")
+    assert store.start(push.id, "dead-process")
+    store.request_cancel(push.id)  # DELETE arrived; the process died before the job noticed
+    runner = JobRunner(store, {"push": _busy}, folder=tmp_path / "jobs", workers=1)
+    try:
+        assert runner.recover() == []
+        old = store.job(push.id)
+        assert old is not None and old.state == "cancelled" and old.resumed_by is None
+        assert store.unresumed_interruptions("push") == []
+    finally:
+        runner.close(grace=0.1, kill_grace=0.1)
+        store.close()
+
+
+def test_a_shutdown_overtaking_a_cancel_ends_the_job_cancelled(tmp_path: Path) -> None:
+    def waits_for_stop(context: JobContext) -> JobResult:
+        while True:
+            context.check()
+            time.sleep(0.01)
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    runner = JobRunner(store, {"push": waits_for_stop}, folder=tmp_path / "jobs", workers=1)
+    job = store.add_job("push", "NCT04753476", "hapi", {}, "etl")
+    runner.submit(job)
+    _wait_state(store, job.id, {"running"})
+    store.request_cancel(job.id)  # asked, but the runner's stop comes from the shutdown below
+    assert runner.close(grace=2, kill_grace=2)
+    ended = store.job(job.id)
+    assert ended is not None and ended.state == "cancelled"
+    assert store.unresumed_interruptions("push") == []
+    store.close()
