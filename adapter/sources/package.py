@@ -22,10 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Generic, Protocol, TypeVar
 
+from adapter.errors import ConversionError
+from adapter.fhir.ucum import convert
 from adapter.records import Administration, Code, Measurement, Subject
+from adapter.sources.codetables import TestDef
 from adapter.sources.package_csv import Reject, RowError, read_records, shown
 from adapter.sources.package_descriptor import (
     ADMINISTRATIONS,
@@ -92,14 +95,6 @@ def _decimal(row: Mapping[str, str], column: str) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation as error:  # pragma: no cover - the pattern admits only valid decimals
         raise RowError(column, f"{shown(value)} is not a number") from error
-
-
-def _convert(value: Decimal, factor: Decimal) -> Decimal:
-    """``value`` times ``factor``, keeping the source's significant digits (no invented precision)."""
-    if factor == 1:
-        return value
-    digits = max(len(value.as_tuple().digits), 1)
-    return Context(prec=digits).multiply(value, factor)
 
 
 # --- rows to records -----------------------------------------------------------------
@@ -214,7 +209,8 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
         raise RowError("visit", f"unknown visit {row['visit']!r}; package.yaml lists {', '.join(package.visits)}")
     test = package.tables.tests.get(row["test_code"])
     if test is None:
-        raise RowError("test_code", f"unknown test code {row['test_code']!r}; add it to mappings/measurements.yaml")
+        raise RowError("test_code", f"unknown test code {row['test_code']!r}; "
+                       f"add it to {package.tables.where_to_add('measurements')}")
     collected_at = _moment(row, "collected_at", site)
     assert collected_at is not None  # a required column
     text = row["value"]
@@ -222,13 +218,21 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
     low = high = None
     value: Decimal | int | Code | str
     if test.value_type == "quantity":
-        unit, factor = _unit(package, row, test.code, test.unit)
+        source_unit, target = _unit(package, row, test)
+        unit = target
+
+        def converted(number: Decimal) -> Decimal:
+            try:
+                return convert(number, source_unit, target, molar_mass=test.molar_mass)
+            except ConversionError as error:  # the table's rules are checked when loaded; kept for safety
+                raise RowError("unit", f"cannot be converted for test {test.code}: {error}") from error
+
         number = _decimal(row, "value")
         assert number is not None
-        value = _convert(number, factor)
+        value = converted(number)
         low, high = _decimal(row, "ref_low"), _decimal(row, "ref_high")
-        low = None if low is None else _convert(low, factor)
-        high = None if high is None else _convert(high, factor)
+        low = None if low is None else converted(low)
+        high = None if high is None else converted(high)
         if low is not None and high is not None and low > high:
             raise RowError("ref_low", f"reference range low {row['ref_low']} is above high {row['ref_high']}")
     else:
@@ -273,19 +277,22 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
     )
 
 
-def _unit(package: Package, row: Mapping[str, str], test_code: str, target: str | None) -> tuple[str, Decimal]:
+def _unit(package: Package, row: Mapping[str, str], test: TestDef) -> tuple[str, str]:
+    """The UCUM codes of the row's unit and the test's: the same, or one the test converts from."""
+    target = test.unit
     assert target is not None  # the table schema requires a unit for quantity tests
     spelled = row.get("unit")
     if spelled is None:
-        raise RowError("unit", f"is empty; test {test_code} needs a unit convertible to {target}")
+        raise RowError("unit", f"is empty; test {test.code} needs its unit ({target})")
     ucum = package.tables.units.ucum(spelled)
     if ucum is None:
-        raise RowError("unit", f"unknown unit {spelled!r}; add it (or its spelling) to mappings/units.yaml")
-    factor = package.tables.units.factor(ucum, target)
-    if factor is None:
-        raise RowError("unit", f"{spelled!r} cannot be converted to {target} for test {test_code}; "
-                       "add the conversion to mappings/units.yaml")
-    return target, factor
+        raise RowError("unit", f"unknown unit {spelled!r}; add it (or its spelling) to "
+                       f"{package.tables.where_to_add('units')}")
+    if ucum != target and ucum not in test.convert_from:
+        raise RowError("unit", f"{spelled!r} has no conversion to {target} for test {test.code}; add {ucum} to "
+                       f"the test's convert_from (and its molar_mass for mass to mmol) in "
+                       f"{package.tables.where_to_add('measurements')}")
+    return ucum, target
 
 
 def read_administrations(
@@ -303,7 +310,8 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
     site = _site_of(package, index, row["subject_id"])
     product = package.tables.products.get(row["product_code"])
     if product is None:
-        raise RowError("product_code", f"unknown product {row['product_code']!r}; add it to mappings/products.yaml")
+        raise RowError("product_code", f"unknown product {row['product_code']!r}; "
+                       f"add it to {package.tables.where_to_add('products')}")
     route = None
     if "route" in row:
         route = package.tables.routes.get(row["route"])
@@ -317,7 +325,8 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
             raise RowError("dose_unit", "is empty; a dose needs its unit")
         dose_unit = package.tables.units.ucum(row["dose_unit"])
         if dose_unit is None:
-            raise RowError("dose_unit", f"unknown unit {row['dose_unit']!r}; add it to mappings/units.yaml")
+            raise RowError("dose_unit", f"unknown unit {row['dose_unit']!r}; "
+                           f"add it to {package.tables.where_to_add('units')}")
     elif "dose_unit" in row:
         raise RowError("dose", f"is empty but dose_unit is {row['dose_unit']!r}")
     start = _moment(row, "start", site)

@@ -105,7 +105,10 @@ def load_package(path: str | Path) -> Package:
                              source=str(descriptor), field=f"visits/{index}")
         visits[visit["code"]] = Visit(visit["code"], visit["name"], visit.get("day"))
 
-    tables = load_code_tables(_mapping_paths(root, data.get("mappings", {})))
+    try:
+        tables = load_code_tables(*_mapping_paths(root, data.get("mappings", {})))
+    except ConfigError as error:  # a package's own mapping file is input the user gave us
+        raise InputError(str(error), source=str(descriptor), field="mappings") from error
     return Package(
         root=root,
         nct_id=nct_id,
@@ -145,9 +148,13 @@ def _zone(name: str | None, descriptor: Path, index: int) -> ZoneInfo | None:
                          source=str(descriptor), field=f"sites/{index}/time_zone") from error
 
 
-def _mapping_paths(root: Path, chosen: Mapping[str, str]) -> dict[str, Path]:
-    paths = {}
+def _mapping_paths(root: Path, chosen: Mapping[str, str]) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The project's file of each kind, and the package's own files (``./name``) whose entries add to it."""
+    paths, own = {}, {}
     for kind in KINDS:
         name = chosen.get(kind, f"{kind}.yaml")
-        paths[kind] = root / name if name.startswith("./") else mappings_dir() / name
-    return paths
+        if name.startswith("./"):
+            own[kind] = root / name
+        else:
+            paths[kind] = mappings_dir() / name
+    return paths, own

@@ -14,32 +14,6 @@ from adapter.errors import ConfigError
 from adapter.paths import mappings_dir
 from adapter.sources.codetables import KINDS, load_code_tables, loinc_check_digit_ok
 
-PREFIXES = {"p": Decimal("1e-12"), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-            "d": Decimal("1e-1"), "k": Decimal("1e3"), "": Decimal(1)}
-# UCUM base units used by the table, in SI terms: (magnitude, dimension).
-BASES = {"g": (Decimal(1), "mass"), "L": (Decimal(1), "volume"), "Pa": (Decimal(1), "pressure"),
-         "m[Hg]": (Decimal("133.3220") * 1000, "pressure")}
-
-
-def magnitude(unit: str) -> tuple[Decimal, str]:
-    """An independent reading of the table's UCUM codes: value in SI terms and dimension."""
-    unit = re.sub(r"\{[^}]*\}", "", unit)
-    numerator, _, denominator = unit.partition("/")
-
-    def term(text: str) -> tuple[Decimal, str]:
-        if text == "":
-            return Decimal(1), ""
-        if match := re.fullmatch(r"10\*(\d+)", text):
-            return Decimal(10) ** int(match.group(1)), ""
-        for base, (size, dimension) in BASES.items():
-            prefix = text[: len(text) - len(base)]
-            if text.endswith(base) and prefix in PREFIXES:
-                return PREFIXES[prefix] * size, dimension
-        raise AssertionError(f"unit term {text!r} not understood")
-
-    top, bottom = term(numerator), term(denominator)
-    return top[0] / bottom[0], f"{top[1]}/{bottom[1]}"
-
 
 def test_the_project_tables_load() -> None:
     tables = load_code_tables()
@@ -49,13 +23,67 @@ def test_the_project_tables_load() -> None:
     assert tables.products["SECRETOME"].codes[0].system == "https://trialfhir.dev/fhir/CodeSystem/trial-product"
 
 
-def test_every_conversion_factor_matches_ucum_definitions() -> None:
-    units = load_code_tables().units
-    assert units.factors, "the table has conversions"
-    for (source, target), factor in units.factors.items():
-        (size_from, dim_from), (size_to, dim_to) = magnitude(source), magnitude(target)
-        assert dim_from == dim_to, (source, target)
-        assert abs(factor - size_from / size_to) <= Decimal("1e-9") * (size_from / size_to), (source, target)
+def test_the_table_covers_common_labs_and_vital_signs_of_any_trial() -> None:
+    tests = load_code_tables().tests
+    common = {"GLUC", "HBA1C", "CHOL", "HDL", "LDL", "TRIG", "CREAT", "BUN", "SODIUM", "K", "ALT", "AST", "BILI",
+              "ALB", "HGB", "WBC", "PLAT", "SYSBP", "DIABP", "HR", "TEMP", "RR", "WEIGHT", "HEIGHT", "BMI", "SPO2"}
+    assert common <= set(tests)
+    assert tests["SYSBP"].category == tests["WEIGHT"].category == "vital-signs"
+
+
+def test_conversions_belong_to_tests_and_mass_to_moles_carries_a_molar_mass() -> None:
+    tests = load_code_tables().tests
+    assert tests["GLUC"].molar_mass == Decimal("180.156")
+    assert tests["CHOL"].molar_mass == Decimal("386.65")
+    assert "mg/dL" in tests["CHOL"].convert_from
+    # % and mmol/mol are two HbA1c scales, not one quantity in two units: no rule, so refused.
+    assert not tests["HBA1C"].convert_from
+
+
+def write_own(folder: Path, text: str) -> Path:
+    path = folder / "own-measurements.yaml"
+    path.write_text('name: measurements\nversion: "1"\ntests:\n' + text, encoding="utf-8")
+    return path
+
+
+def test_a_package_file_adds_and_replaces_tests(tmp_path: Path) -> None:
+    own = write_own(tmp_path, """
+  GLUC:
+    display: Glucose (mass)
+    category: laboratory
+    codes: [{system: http://loinc.org, code: 2345-7, display: "Glucose [Mass/volume] in Serum or Plasma"}]
+    value_type: quantity
+    unit: mg/dL
+    convert_from: ["mmol/L"]
+    molar_mass: {g_per_mol: "180.156", source: "C6H12O6"}
+    source: "LOINC 2345-7"
+  MYSCORE:
+    display: Site score
+    category: survey
+    codes: [{system: "urn:oid:1.2.3.4", code: site-score, display: "Site score"}]
+    value_type: integer
+    source: "the site's own code system"
+""")
+    tables = load_code_tables(own={"measurements": own})
+    assert tables.tests["GLUC"].unit == "mg/dL" and tables.tests["GLUC"].codes[0].code == "2345-7"
+    assert tables.tests["MYSCORE"].codes[0].system == "urn:oid:1.2.3.4"
+    assert "CHOL" in tables.tests  # the project's other tests stay
+    assert tables.where_to_add("measurements") == str(own)
+
+
+def test_mass_to_moles_without_a_molar_mass_is_a_config_error(tmp_path: Path) -> None:
+    own = write_own(tmp_path, """
+  CHOL:
+    display: Cholesterol
+    category: laboratory
+    codes: [{system: http://loinc.org, code: 14647-2, display: "Cholesterol [Moles/volume] in Serum or Plasma"}]
+    value_type: quantity
+    unit: mmol/L
+    convert_from: ["mg/dL"]
+    source: "LOINC 14647-2"
+""")
+    with pytest.raises(ConfigError, match=r"tests/CHOL: convert_from: mg/dL -> mmol/L: .*molar mass"):
+        load_code_tables(own={"measurements": own})
 
 
 def test_every_target_unit_of_a_quantity_test_is_a_ucum_code_the_table_knows() -> None:
@@ -100,7 +128,8 @@ def copy_tables(folder: Path) -> dict[str, Path]:
         ("products", "source: \"ATC H02AB02", "sauce: \"ATC H02AB02", "('sauce' was unexpected)"),
         ("routes", "  IV:\n", "  IM:\n", "duplicate key 'IM'"),
         ("units", '{code: "ng/L", aliases: ["ng/l"]}', '{code: "ng/L", aliases: ["pg/ml"]}', "names two units"),
-        ("units", '{from: "ng/L",', '{from: "ng/dL",', "uses a unit the table does not list"),
+        ("measurements", '    convert_from: ["mg/dL"]\n', '    convert_from: ["ng/dL"]\n', "unit ng/dL is not in"),
+        ("measurements", '    convert_from: ["ng/L"]\n', '    convert_from: ["mg"]\n', "cannot be expressed"),
     ],
 )
 def test_broken_tables_are_config_errors(tmp_path: Path, kind: str, old: str, new: str, message: str) -> None:

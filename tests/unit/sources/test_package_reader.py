@@ -69,8 +69,8 @@ def test_a_clean_row_becomes_an_observation_in_the_site_time_zone(tmp_path: Path
         ("S1,SCR,IL6,12.5,pg/mL,01/07/2020 08:30,,,", "collected_at", "does not have the expected form"),
         ("S1,SCR,XYZ,12.5,pg/mL,2020-07-01T08:30,,,", "test_code", "unknown test code 'XYZ'"),
         ("S1,SCR,IL6,12.5,pg/dl,2020-07-01T08:30,,,", "unit", "unknown unit 'pg/dl'"),
-        ("S1,SCR,IL6,12.5,mg/L,2020-07-01T08:30,,,", "unit", "'mg/L' cannot be converted to pg/mL"),
-        ("S1,SCR,IL6,12.5,,2020-07-01T08:30,,,", "unit", "is empty; test IL6 needs a unit"),
+        ("S1,SCR,IL6,12.5,mg/L,2020-07-01T08:30,,,", "unit", "'mg/L' has no conversion to pg/mL for test IL6"),
+        ("S1,SCR,IL6,12.5,,2020-07-01T08:30,,,", "unit", "is empty; test IL6 needs its unit (pg/mL)"),
         ("S9,SCR,IL6,12.5,pg/mL,2020-07-01T08:30,,,", "subject_id", "no subject 'S9' in subjects.csv"),
         ("S1,D99,IL6,12.5,pg/mL,2020-07-01T08:30,,,", "visit", "unknown visit 'D99'"),
         ("S1,SCR,IL6,12.5,pg/mL,2020-07-01T08:30,9,7,", "ref_low", "is above high"),
@@ -194,6 +194,50 @@ def test_units_are_converted_keeping_significant_digits(tmp_path: Path) -> None:
     values = [(o["valueQuantity"]["value"], o["valueQuantity"]["code"]) for o in observations(resources)]
     assert values == [(12.5, "mg/L"), (500, "ng/mL{FEU}"), (78.8, "mm[Hg]"), (0.850, "10*3/uL")]
     assert observations(resources)[0]["referenceRange"][0]["high"]["value"] == 5.0
+
+
+def test_mass_to_moles_uses_each_analytes_molar_mass(tmp_path: Path) -> None:
+    content = measurements(
+        "S1,SCR,CHOL,200,mg/dL,2020-07-01T08:30,,,",  # 2 g/L / 386.65 g/mol = 5.17 mmol/L
+        "S1,SCR,GLUC,200,mg/dL,2020-07-01T08:30,,,",  # 2 g/L / 180.156 g/mol = 11.1 mmol/L
+    )
+    resources, report = run(write_package(tmp_path, measurements=content))
+    assert report.rejects == []
+    values = [(o["code"]["coding"][0]["code"], o["valueQuantity"]["value"], o["valueQuantity"]["code"])
+              for o in observations(resources)]
+    assert values == [("14647-2", 5.17, "mmol/L"), ("14749-6", 11.1, "mmol/L")]
+
+
+def test_a_unit_pair_without_a_rule_for_the_test_is_refused_naming_where_to_add_it(tmp_path: Path) -> None:
+    # mmol/mol is a unit the table knows, but HbA1c in % and in mmol/mol are different scales: no rule.
+    _, report = run(write_package(tmp_path, measurements=measurements("S1,SCR,HBA1C,48,mmol/mol,2020-07-01,,,")))
+    reject = only_reject(report)
+    assert (reject.file, reject.line, reject.column) == ("measurements.csv", 2, "unit")
+    assert "'mmol/mol' has no conversion to % for test HBA1C" in reject.reason
+    assert "package.yaml: mappings: measurements: ./measurements.yaml" in reject.reason
+    assert "site-packages" not in reject.reason and "48" not in reject.reason
+
+
+def test_a_packages_own_file_adds_conversions_and_is_named_in_hints(tmp_path: Path) -> None:
+    descriptor = DESCRIPTOR + "mappings:\n  measurements: ./lab-tests.yaml\n"
+    folder = write_package(tmp_path, descriptor=descriptor, measurements=measurements(
+        "S1,SCR,K,4.1,mmol/L,2020-07-01,,,", "S1,SCR,NOPE,1,mmol/L,2020-07-01,,,"))
+    (folder / "lab-tests.yaml").write_text("""name: measurements
+version: "1"
+tests:
+  K:
+    display: Potassium
+    category: laboratory
+    codes: [{system: "urn:oid:2.16.840.1.113883.3.1", code: K, display: Potassium}]
+    value_type: quantity
+    unit: mmol/L
+    source: the site's own code system
+""", encoding="utf-8")
+    resources, report = run(folder)
+    [obs] = observations(resources)
+    assert obs["code"]["coding"][0]["system"] == "urn:oid:2.16.840.1.113883.3.1"
+    reject = only_reject(report)
+    assert reject.column == "test_code" and str(folder / "lab-tests.yaml") in reject.reason
 
 
 def test_duplicate_and_non_contiguous_rows_are_rejected(tmp_path: Path) -> None:
