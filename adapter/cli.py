@@ -211,6 +211,9 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the output folder")
     export.add_argument("--study", metavar="NCT_ID", help="the study, when the folder holds several")
+    export.add_argument("--allow-incomplete", action="store_true",
+                        help="export a pull whose manifest records problems (or whose counts do not match its files); "
+                        "the output's export.json then says it is incomplete")
     export.set_defaults(handler=run_export)
 
 
@@ -218,7 +221,7 @@ def run_export(args: argparse.Namespace) -> int:
     """``trialfhir export``: an NDJSON folder in one standard format."""
     from adapter.export.exporter import export
 
-    report = export(args.folder, args.output, args.format, nct_id=args.study)
+    report = export(args.folder, args.output, args.format, nct_id=args.study, allow_incomplete=args.allow_incomplete)
     print("\n".join(report.lines()))
     return EXIT_OK
 

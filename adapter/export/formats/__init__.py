@@ -33,10 +33,13 @@ class ExportReport:
     output: Path
     files: dict[str, int] = field(default_factory=dict)  # file name -> records
     excluded: dict[str, int] = field(default_factory=dict)
+    # Why the source pull is incomplete, when the export was allowed to go on anyway (--allow-incomplete).
+    incomplete: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         result = [f"{self.output / name}: {count} records" for name, count in sorted(self.files.items())]
         result += [f"left out: {reason}: {count}" for reason, count in sorted(self.excluded.items())]
+        result += [f"INCOMPLETE source: {problem}" for problem in self.incomplete]
         return result
 
 
