@@ -17,7 +17,7 @@ from adapter.export.sdtm.design import trial_design
 from adapter.export.sdtm.findings import findings
 from adapter.export.sdtm.interventions import exposure
 from adapter.export.sdtm.model import Dataset, SdtmResult, Value
-from adapter.export.sdtm.special import demographics
+from adapter.export.sdtm.special import demographics, disposition, elements_and_visits, read_consents
 from adapter.export.sdtm.study import find_study, read_subjects
 from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 
@@ -31,7 +31,10 @@ def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path 
     result = SdtmResult({name: Dataset(spec, []) for name, spec in specs.items()})
     exposure(root, subjects, study, terms, result)
     findings(root, subjects, study, terms, result)
+    read_consents(root, subjects)
     demographics(subjects, study, terms, result)
+    elements_and_visits(subjects, study, result)
+    disposition(subjects, study, result)
     trial_design(root, study, len(subjects), terms, load_ct(mappings), result)
     for dataset in result.datasets.values():
         for row in dataset.rows:

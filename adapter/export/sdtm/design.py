@@ -28,7 +28,8 @@ SDTMIG_VERSION, SDTM_VERSION = "3.4", "2.0"
 CRITERIA_EXTENSION = EXTENSION_BASE + "eligibility-criteria"
 STUDY_DATE_EXTENSION = EXTENSION_BASE + "ctgov-study-date"
 ARM_INTERVENTION_EXTENSION = EXTENSION_BASE + "arm-intervention"
-IETEST_MAX = 200  # SDTMIG 3.4 section 7.4.1 (TI): IETEST holds at most 200 characters
+IETEST_MAX = 200
+SCREENING_ETCD = "SCRN"  # SDTMIG 3.4 section 7.4.1 (TI): IETEST holds at most 200 characters
 
 
 def investigational(study: Study) -> list[str]:
@@ -150,16 +151,22 @@ def element_code(armcd: str, taken: set[str]) -> str:
     return code
 
 
+def element_codes(study: Study) -> dict[str, str]:
+    """ETCD of each arm's treatment element, by arm name (SCRN is the screening element)."""
+    taken = {SCREENING_ETCD}
+    return {name: element_code(armcd, taken) for name, armcd in study.arm_codes.items()}
+
+
 def _arms(study: Study, result: SdtmResult) -> None:
     ta, te = result.datasets["TA"].rows, result.datasets["TE"].rows
     base = {"STUDYID": study.studyid}
-    te.append({**base, "DOMAIN": "TE", "ETCD": "SCRN", "ELEMENT": "Screening", "TESTRL": "Informed consent",
+    te.append({**base, "DOMAIN": "TE", "ETCD": SCREENING_ETCD, "ELEMENT": "Screening", "TESTRL": "Informed consent",
                "TEENRL": "Study day 1 (first dose of study treatment)"})  # fmt: skip
-    taken = {"SCRN"}
+    codes = element_codes(study)
     for arm in study.resource.get("arm", []):
         name = str(arm.get("name", ""))
         armcd = study.arm_codes[name]
-        etcd = element_code(armcd, taken)
+        etcd = codes[name]
         te.append({**base, "DOMAIN": "TE", "ETCD": etcd, "ELEMENT": name[:200],
                    "TESTRL": f"Study day 1, first dose in arm {name}"[:200], "TEENRL": "End of participation"})
         arm_row = {**base, "DOMAIN": "TA", "ARMCD": armcd, "ARM": name}

@@ -39,6 +39,7 @@ def findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         visit, visitnum = visit_of(observation)
         if visitnum is not None:
             study.visits[visitnum] = visit
+        subject.saw(visitnum, elements.effective(observation)[0])
         row: Row = {
             "STUDYID": study.studyid, "DOMAIN": p, "USUBJID": subject.usubjid,
             f"{p}TESTCD": test.testcd, f"{p}TEST": test.test,

@@ -32,6 +32,7 @@ def exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         visit, visitnum = visit_of(administration)
         if visitnum is not None:
             study.visits[visitnum] = visit
+        subject.saw(visitnum, start)
         ex.append({
             "STUDYID": study.studyid, "DOMAIN": "EX", "USUBJID": subject.usubjid,
             "EXTRT": treatment.upper(), "EXDOSE": to_float(dose),
@@ -44,3 +45,4 @@ def exposure(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
             # ISO 8601 texts of one study share a form and offset, so they order as text.
             subject.first_dose = min(filter(None, (subject.first_dose, start)))
             subject.last_dose = max(filter(None, (subject.last_dose, end or start)))
+            subject.first_exposure, subject.last_exposure = subject.first_dose, subject.last_dose

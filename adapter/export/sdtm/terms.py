@@ -53,6 +53,8 @@ class Terms:
     nrind: Mapping[str, str]
     countries: Mapping[str, str]
     trial_summary: Mapping[tuple[str, str], tuple[str, str]]  # (system, code) -> (TSPARMCD, TSVAL)
+    race: Mapping[str, str]  # US Core ombCategory code -> RACE
+    ethnicity: Mapping[str, str]
 
     def unit(self, ucum: str | None, test: Test | None = None) -> str:
         """The CDISC unit for a UCUM code (a test may override it); unknown units are a ConfigError."""
@@ -92,6 +94,8 @@ def load_terms(folder: Path | None = None) -> Terms:
         nrind={n["code"]: n["cdisc"] for n in d["nrind"]},
         countries={name.casefold(): c["cdisc"] for c in d["countries"] for name in c["names"]},
         trial_summary={(t["system"], t["code"]): (t["tsparmcd"], t["cdisc"]) for t in d.get("trial_summary", [])},
+        race={r["code"]: r["cdisc"] for r in d.get("race", [])},
+        ethnicity={e["code"]: e["cdisc"] for e in d.get("ethnicity", [])},
     )
 
 

@@ -65,7 +65,7 @@ def test_ex_takes_dose_route_and_period(exported: Path) -> None:
 def test_scores_are_left_out_and_counted(exported: Path) -> None:
     metadata = json.loads((exported / "metadata.json").read_text(encoding="utf-8"))
     reason = "Observation http://loinc.org|96790-1: not an LB or VS test"
-    assert metadata["excluded"] == [{"reason": reason, "count": 3}]
+    assert {"reason": reason, "count": 3} in metadata["excluded"]
 
 
 def test_checks_pass_and_seq_restarts_per_subject(tmp_path: Path) -> None:
