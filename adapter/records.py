@@ -172,6 +172,8 @@ class Study:
     start_date: StudyDate | None = None
     primary_completion_date: StudyDate | None = None
     completion_date: StudyDate | None = None
+    first_posted_date: StudyDate | None = None
+    last_update_posted_date: StudyDate | None = None
     lead_sponsor: Agency | None = None
     collaborators: tuple[Agency, ...] = ()
     brief_summary: str | None = None

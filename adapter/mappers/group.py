@@ -14,6 +14,10 @@
   finer end's unit when that gives a whole number (17 a = 204 mo), else both in days
   (UCUM: a = 365.25 d, mo = a/12). A converted end keeps the age as the registry wrote
   it in the extension ctgov-age-as-given on its Quantity.
+- The registry's age groups (stdAges: Child, Adult, Older Adult) are the extension
+  ctgov-standard-age, one per group: not characteristics, because a Group's
+  characteristics all hold at once, and a study open to children and adults admits
+  either.
 - The criteria text (markdown) has no R4 Group element, so it goes to the extension
   eligibility-criteria; the same for the observational study population, sampling
   method and gender-based eligibility.
@@ -76,6 +80,10 @@ def enrollment_group(study: Study, tables: CtgovTables) -> JSON:
         if eligibility.gender_description
         else None,
         enrollment_type,
+        *(
+            project_extension("ctgov-standard-age", valueCodeableConcept=tables["ctgov-standard-age"].concept(age))
+            for age in eligibility.std_ages
+        ),
     ]
     return compact(
         {

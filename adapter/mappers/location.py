@@ -5,8 +5,11 @@ no name, n counting sites from 1 in registry order. Industry studies often list
 several sites under one name ("Research Site"); those get (NCT id, name,
 "site-<n>") so each keeps its own resource. The site's recruitment status is not
 ``Location.status`` (that is whether the place operates), so it goes to the
-extension ctgov-recruitment-status. Site contacts are people at the site; R4 would
-need a PractitionerRole for them, which this mapping does not make.
+extension ctgov-recruitment-status. ``address.country`` is the ISO 3166-1 alpha-2 code
+of the registry's country name (mappings/countries.yaml; R4 documents the element as an
+ISO 3166 2- or 3-letter code); a name the table does not know is kept as written. Site
+contacts are people at the site; R4 would need a PractitionerRole for them, which this
+mapping does not make.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ def location(facility: Facility, location_id: str, tables: CtgovTables) -> JSON:
                     "city": facility.city,
                     "state": facility.state,
                     "postalCode": facility.zip,
-                    "country": facility.country,
+                    "country": (tables.country_code(facility.country) or facility.country)
+                    if facility.country
+                    else None,
                 }
             ),
             "position": position,

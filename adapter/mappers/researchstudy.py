@@ -6,9 +6,13 @@ choices it leaves open are made here and listed in docs/ctgov-field-map.md:
 - ``identifier``: the NCT number (official, system http://clinicaltrials.gov, HL7's registration), old
   NCT numbers (use old), the sponsor's protocol id (assigner = the registering
   organization) and secondary ids, typed with the registry's id types.
-- ``status``: from mappings/ctgov-status.yaml. UNKNOWN maps lastKnownStatus; the
-  registry's values always travel in the extensions ctgov-overall-status and
-  ctgov-last-known-status. A value the table does not know maps like UNKNOWN.
+- ``status``: from mappings/ctgov-status.yaml. UNKNOWN is the registry's state for a
+  study whose completion date passed without its status being verified: with a
+  completion date it maps the UNKNOWN row (closed-to-accrual-and-intervention, so an R4
+  reader does not see a study past its end as ``active``); without one it maps
+  lastKnownStatus. The registry's values always travel in the extensions
+  ctgov-overall-status and ctgov-last-known-status. A value the table does not know, or
+  no status at all, maps like WITHHELD (in-review: the state is not known).
 - ``phase``: the whole phases array is one row of mappings/ctgov-phase.yaml
   (["PHASE1","PHASE2"] is phase-1-phase-2).
 - ``category``: study type first, then the design facets HL7's map lists under
@@ -16,17 +20,18 @@ choices it leaves open are made here and listed in docs/ctgov-field-map.md:
   model, time perspective), each in the registry's own code system.
 - ``focus``: one concept per intervention, text "<Type>: <name>" as the registry
   writes it, plus the MeSH coding whose term is the intervention's name.
-- ``condition``: each condition's text, with the MeSH coding whose term matches it;
-  MeSH conditions the registry derived that match no condition text follow as
-  coded entries of their own.
+- ``condition``: each condition's text, with the standard codings mappings/conditions.yaml
+  lists for it (SNOMED CT, ICD-10) and the MeSH coding whose term matches it; MeSH
+  conditions the registry derived that match no condition text follow as coded entries
+  of their own.
 - ``arm``: name, type (the R5 research-study-arm-type code, since R4 has no
   arm-type codes, plus the registry's own coding) and description; the
   interventions an arm receives are the extension arm-intervention, one per
   intervention, holding the same concept as ``focus``.
 - ``description``: brief summary, then detailed description under headings.
 - ``period``: start date to completion date, precision as given; every date with its
-  ACTUAL/ESTIMATED type (and the primary completion date, which R4 lacks) in the
-  extension ctgov-study-date.
+  ACTUAL/ESTIMATED type (and the primary completion, first posted and last update
+  posted dates, which R4 lacks) in the extension ctgov-study-date.
 - ``objective``: one per outcome measure (primary, secondary, other = exploratory);
   its description and time frame in extensions.
 - ``principalInvestigator``: the first overall official whose role is principal
@@ -54,7 +59,13 @@ from adapter.sources.ctgov_tables import (
 )
 
 # Which of the study's dates fill ctgov-study-date, in this order.
-_DATES = (("start", "start_date"), ("primary-completion", "primary_completion_date"), ("completion", "completion_date"))
+_DATES = (
+    ("start", "start_date"),
+    ("primary-completion", "primary_completion_date"),
+    ("completion", "completion_date"),
+    ("first-posted", "first_posted_date"),
+    ("last-update-posted", "last_update_posted_date"),
+)
 
 
 def research_study_id(study: Study) -> str:
@@ -77,7 +88,7 @@ def research_study(study: Study, tables: CtgovTables) -> JSON:
             "phase": _phase(study, tables),
             "category": _categories(study, tables),
             "focus": [_intervention_concept(study, name, tables) for name in (iv.name for iv in study.interventions)],
-            "condition": _conditions(study),
+            "condition": _conditions(study, tables),
             "contact": [_contact_detail(c.name, c.phone, c.phone_ext, c.email) for c in study.central_contacts],
             "relatedArtifact": _related_artifacts(study, tables),
             "keyword": [codeable_concept(text=k) for k in study.keywords],
@@ -95,15 +106,15 @@ def research_study(study: Study, tables: CtgovTables) -> JSON:
 
 
 def study_status(study: Study, tables: CtgovTables) -> str:
-    """The R4 ResearchStudy.status code: overallStatus, or lastKnownStatus when that is UNKNOWN."""
+    """The R4 ResearchStudy.status code: overallStatus; lastKnownStatus for an UNKNOWN study with no end date."""
     table = tables["ctgov-status"]
     code = study.overall_status
-    if code == "UNKNOWN" and study.last_known_status:
-        code = study.last_known_status
+    if code == "UNKNOWN" and study.completion_date is None:
+        code = study.last_known_status  # its period is not known to have ended
     row = table.row(code) if code else None
     if row is None or row.target is None:
-        row = table.row("UNKNOWN")
-    assert row is not None and row.target is not None  # the status table is checked to have UNKNOWN
+        row = table.row("WITHHELD")  # the registry's "state not known" value
+    assert row is not None and row.target is not None  # the status table is checked to have WITHHELD
     return row.target
 
 
@@ -251,15 +262,15 @@ def _intervention_concept(study: Study, name: str, tables: CtgovTables) -> JSON:
     return codeable_concept(*codings, text=text)
 
 
-def _conditions(study: Study) -> list[JSON]:
+def _conditions(study: Study, tables: CtgovTables) -> list[JSON]:
     result, used = [], set()
     for condition in study.conditions:
+        codings = list(tables.condition_codings(condition))
         mesh = _mesh_for(condition, study.condition_meshes)
         if mesh and mesh.id:
             used.add(mesh.id)
-            result.append(codeable_concept(coding(MESH_SYSTEM, mesh.id, mesh.term), text=condition))
-        else:
-            result.append(codeable_concept(text=condition))
+            codings.append(coding(MESH_SYSTEM, mesh.id, mesh.term))
+        result.append(codeable_concept(*codings, text=condition))
     for mesh in study.condition_meshes:
         if mesh.id and mesh.id not in used:
             used.add(mesh.id)

@@ -185,6 +185,10 @@ class _V2Reader:
                 status.get("primaryCompletionDateStruct"), s, "primaryCompletionDateStruct"
             ),
             completion_date=self.date(status.get("completionDateStruct"), s, "completionDateStruct"),
+            first_posted_date=self.date(status.get("studyFirstPostDateStruct"), s, "studyFirstPostDateStruct"),
+            last_update_posted_date=self.date(
+                status.get("lastUpdatePostDateStruct"), s, "lastUpdatePostDateStruct"
+            ),
             lead_sponsor=self.agency(
                 sponsors.get("leadSponsor"), "name", "protocolSection.sponsorCollaboratorsModule.leadSponsor"
             ),

@@ -9,13 +9,17 @@ tables are configuration errors, never ignored.
 Readers use the tables to turn legacy XML texts into API v2 codes and to warn about
 values no table knows; mappers use them to write codings. Both get them from
 ``default_tables()`` unless a caller passes its own.
+
+Two lookups that are not registry enums load with them: ``conditions.yaml`` (condition
+texts to SNOMED CT / ICD-10 codings) and ``countries.yaml`` (country names to ISO
+3166-1 alpha-2), each checked against its own schema.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -130,12 +134,22 @@ class CodeTable:
 
 @dataclass(frozen=True)
 class CtgovTables:
-    """All ClinicalTrials.gov code tables by name (``tables["ctgov-status"]``)."""
+    """All ClinicalTrials.gov code tables by name (``tables["ctgov-status"]``), plus conditions and countries."""
 
     tables: Mapping[str, CodeTable]
+    conditions: Mapping[str, tuple[JSON, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    countries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __getitem__(self, name: str) -> CodeTable:
         return self.tables[name]
+
+    def condition_codings(self, text: str) -> tuple[JSON, ...]:
+        """The standard codings of a condition text (none when conditions.yaml does not list it)."""
+        return self.conditions.get(text.strip().casefold(), ())
+
+    def country_code(self, name: str) -> str | None:
+        """The ISO 3166-1 alpha-2 code of a country name as the registry writes it, or None."""
+        return self.countries.get(name.strip().casefold())
 
 
 def load_tables(folder: Path | None = None) -> CtgovTables:
@@ -153,7 +167,30 @@ def load_tables(folder: Path | None = None) -> CtgovTables:
     missing = [name for name in REQUIRED_TABLES if name not in tables]
     if missing:
         raise ConfigError(f"{folder}: missing ClinicalTrials.gov code tables: {', '.join(missing)}")
-    return CtgovTables(MappingProxyType(tables))
+    return CtgovTables(MappingProxyType(tables), _conditions(folder), _countries(folder))
+
+
+def _conditions(folder: Path) -> Mapping[str, tuple[JSON, ...]]:
+    path = folder / "conditions.yaml"
+    found: dict[str, tuple[JSON, ...]] = {}
+    for entry in load_checked(path, folder / "conditions.schema.json")["conditions"]:
+        codings = tuple(coding(c["system"], c["code"], c["display"]) for c in entry["codes"])
+        for name in entry["names"]:
+            if name.strip().casefold() in found:
+                raise ConfigError(f"{path}: condition {name!r} appears twice")
+            found[name.strip().casefold()] = codings
+    return MappingProxyType(found)
+
+
+def _countries(folder: Path) -> Mapping[str, str]:
+    path = folder / "countries.yaml"
+    found: dict[str, str] = {}
+    for entry in load_checked(path, folder / "countries.schema.json")["countries"]:
+        for name in (entry["name"], *entry.get("aliases", ()), *entry.get("registry_aliases", ())):
+            if name.strip().casefold() in found:
+                raise ConfigError(f"{path}: country name {name!r} appears twice")
+            found[name.strip().casefold()] = entry["code"]
+    return MappingProxyType(found)
 
 
 def project_extension(name: str, **value: Any) -> JSON:

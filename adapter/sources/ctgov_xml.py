@@ -42,7 +42,7 @@ from adapter.records import (
     Study,
     StudyDate,
 )
-from adapter.sources.ctgov_common import XML_FORMAT, clean_text, clean_texts
+from adapter.sources.ctgov_common import XML_FORMAT, clean_text, clean_texts, standard_ages
 from adapter.sources.ctgov_tables import CtgovTables
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class _XmlReader:
             start_date=self.date(root, "start_date"),
             primary_completion_date=self.date(root, "primary_completion_date"),
             completion_date=self.date(root, "completion_date"),
+            first_posted_date=self.date(root, "study_first_posted"),
+            last_update_posted_date=self.date(root, "last_update_posted"),
             lead_sponsor=self.agency(root.find("sponsors/lead_sponsor"), "sponsors/lead_sponsor"),
             collaborators=tuple(
                 agency
@@ -308,14 +310,16 @@ class _XmlReader:
         path = f"{ROOT}/eligibility"
         healthy = clean_text(e.findtext("healthy_volunteers"))
         gender_based = clean_text(e.findtext("gender_based"))
+        minimum, maximum = _age(e.findtext("minimum_age")), _age(e.findtext("maximum_age"))
         return Eligibility(
             criteria=_block(e.find("criteria/textblock")),
             sex=self.enum(clean_text(e.findtext("gender")), "ctgov-sex", f"{path}/gender"),
             gender_based=None if gender_based is None else gender_based == "Yes",
             gender_description=_block(e.find("gender_description/textblock"))
             or clean_text(e.findtext("gender_description")),
-            minimum_age=_age(e.findtext("minimum_age")),
-            maximum_age=_age(e.findtext("maximum_age")),
+            minimum_age=minimum,
+            maximum_age=maximum,
+            std_ages=standard_ages(minimum, maximum),  # the legacy XML has no age groups; API v2 computes them so
             healthy_volunteers=None if healthy is None else healthy in ("Accepts Healthy Volunteers", "Yes"),
             study_population=_block(e.find("study_pop/textblock")),
             sampling_method=self.enum(

@@ -110,3 +110,11 @@ def test_a_converted_age_keeps_what_the_registry_wrote() -> None:
     assert value["high"]["extension"] == [
         {"url": "https://trialfhir.dev/fhir/StructureDefinition/ctgov-age-as-given", "valueString": "17 Years"}
     ]
+
+
+def test_age_groups_are_one_extension_each() -> None:
+    study = Study(nct_id="NCT00000001", source_format="ctgov-v2-json",
+                  eligibility=Eligibility(minimum_age="3 Months", std_ages=("CHILD", "ADULT")))  # fmt: skip
+    groups = [e["valueCodeableConcept"]["coding"][0]["code"] for e in enrollment_group(study, TABLES)["extension"]
+              if e["url"].endswith("/ctgov-standard-age")]  # fmt: skip
+    assert groups == ["CHILD", "ADULT"]

@@ -24,7 +24,12 @@ def test_site_ids_follow_the_natural_key_and_keep_repeated_names_apart() -> None
 def test_location_has_address_position_and_site_status() -> None:
     facility = Facility("Hospital", "RECRUITING", "León", None, "24071", "Spain", 42.60003, -5.57032)
     resource = location(facility, "x", default_tables())
-    assert resource["address"] == {"city": "León", "postalCode": "24071", "country": "Spain"}
+    assert resource["address"] == {"city": "León", "postalCode": "24071", "country": "ES"}
     assert resource["position"] == {"longitude": -5.57032, "latitude": 42.60003}
     assert resource["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "RECRUITING"
     assert "status" not in resource  # Location.status is whether the place operates, not recruitment
+
+
+def test_a_country_the_table_does_not_know_is_kept_as_written() -> None:
+    facility = Facility("Hospital", None, "Pristina", None, None, "Kosovo")
+    assert location(facility, "x", default_tables())["address"] == {"city": "Pristina", "country": "Kosovo"}

@@ -31,7 +31,7 @@ def _extensions(resource: dict[str, Any], name: str) -> list[dict[str, Any]]:
     [
         ("RECRUITING", None, "active"),
         ("TERMINATED", None, "administratively-completed"),
-        ("UNKNOWN", "RECRUITING", "active"),
+        ("UNKNOWN", "RECRUITING", "active"),  # no completion date: not known to have ended
         ("UNKNOWN", "ACTIVE_NOT_RECRUITING", "closed-to-accrual"),
         ("UNKNOWN", None, "in-review"),
         ("PAUSED", None, "in-review"),  # a value the registry adds tomorrow
@@ -41,6 +41,13 @@ def _extensions(resource: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def test_status(overall: str | None, last_known: str | None, expected: str) -> None:
     study = dataclasses.replace(BASE, overall_status=overall, last_known_status=last_known)
     assert study_status(study, TABLES) == expected
+
+
+def test_an_unknown_study_past_its_completion_date_is_not_active() -> None:
+    for last_known in ("RECRUITING", "ACTIVE_NOT_RECRUITING", None):
+        study = dataclasses.replace(BASE, overall_status="UNKNOWN", last_known_status=last_known,
+                                    completion_date=StudyDate("2019-12", "ESTIMATED"))  # fmt: skip
+        assert study_status(study, TABLES) == "closed-to-accrual-and-intervention"
 
 
 def test_registry_status_values_are_kept() -> None:
@@ -134,3 +141,22 @@ def test_why_stopped_title_and_description() -> None:
     assert resource["description"].startswith("## Brief Summary\n\nCoronary flow reserve")
     assert "## Detailed Description\n\nImprovement of neovascularization" in resource["description"]
     assert [o["type"]["coding"][0]["code"] for o in resource["objective"]] == ["primary"] + ["secondary"] * 4
+
+
+def test_a_condition_with_a_standard_code_keeps_its_text_and_mesh() -> None:
+    resource = _map(conditions=("Covid-19", "Cytokine Storm"),
+                    condition_meshes=(MeshTerm("COVID-19", "D000086382"),))  # fmt: skip
+    covid, storm = resource["condition"][:2]
+    assert covid["text"] == "Covid-19"
+    assert [(c["system"], c["code"]) for c in covid["coding"]] == [
+        ("http://snomed.info/sct", "840539006"), ("http://hl7.org/fhir/sid/icd-10", "U07.1"),
+        ("https://www.nlm.nih.gov/mesh", "D000086382")]  # fmt: skip
+    assert storm == {"text": "Cytokine Storm"}
+
+
+def test_first_posted_and_last_update_dates_travel_in_ctgov_study_date() -> None:
+    resource = _map(first_posted_date=StudyDate("2021-02-15", "ACTUAL"),
+                    last_update_posted_date=StudyDate("2021-05-24", "ACTUAL"))  # fmt: skip
+    kinds = {e["extension"][0]["valueCode"]: e["extension"][1]["valueDate"]
+             for e in _extensions(resource, "ctgov-study-date")}  # fmt: skip
+    assert kinds == {"first-posted": "2021-02-15", "last-update-posted": "2021-05-24"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ STATUS_ROWS = {
     "TEMPORARILY_NOT_AVAILABLE": "temporarily-closed-to-accrual",
     "APPROVED_FOR_MARKETING": "completed",
     "WITHHELD": "in-review",
-    "UNKNOWN": "in-review",
+    "UNKNOWN": "closed-to-accrual-and-intervention",
 }
 # The 11 codes of http://hl7.org/fhir/research-study-status in R4 (STANDARDS.md 1.3).
 R4_STATUS_CODES = {
@@ -125,8 +126,9 @@ def test_unknown_value_becomes_text_only_concept() -> None:
 
 
 def _copy_mappings(tmp_path: Path) -> Path:
-    for path in mappings_dir().glob("ctgov-*"):
-        shutil.copy(path, tmp_path / path.name)
+    for pattern in ("ctgov-*", "conditions.*", "countries.*"):
+        for path in mappings_dir().glob(pattern):
+            shutil.copy(path, tmp_path / path.name)
     return tmp_path
 
 
@@ -165,4 +167,19 @@ def test_missing_table_is_an_error(tmp_path: Path) -> None:
     folder = _copy_mappings(tmp_path)
     (folder / "ctgov-sex.yaml").unlink()
     with pytest.raises(ConfigError, match=r"missing ClinicalTrials\.gov code tables: ctgov-sex"):
+        load_tables(folder)
+
+
+def test_conditions_and_countries_load_with_the_tables(tmp_path: Path) -> None:
+    tables = load_tables(_copy_mappings(tmp_path))
+    assert [c["code"] for c in tables.condition_codings(" covid-19 ")] == ["840539006", "U07.1"]
+    assert tables.condition_codings("Cytokine Storm") == ()
+    assert [tables.country_code(n) for n in ("Indonesia", "Korea, Republic of", "Turkey", "Atlantis")] == [
+        "ID", "KR", "TR", None]  # fmt: skip
+
+
+def test_a_condition_name_listed_twice_is_an_error(tmp_path: Path) -> None:
+    folder = _copy_mappings(tmp_path)
+    _edit(folder / "conditions.yaml", lambda d: d["conditions"].append(copy.deepcopy(d["conditions"][0])))
+    with pytest.raises(ConfigError, match="condition 'COVID-19' appears twice"):
         load_tables(folder)

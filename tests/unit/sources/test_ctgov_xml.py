@@ -9,6 +9,7 @@ import pytest
 
 from adapter.errors import InputError
 from adapter.sources.ctgov import parse_studies, read_study
+from adapter.sources.ctgov_common import standard_ages
 from tests.conftest import REPO, SHARED_SAMPLES
 
 SEED = REPO / "fixtures" / "NCT04753476"
@@ -51,10 +52,28 @@ def test_withheld_minimal_record() -> None:
 def test_twin_reads_like_the_v2_record() -> None:
     v2, xml = read_study(SEED / "study.json"), read_study(SEED / "study.legacy.xml")
     differing = {f.name for f in dataclasses.fields(v2) if getattr(v2, f.name) != getattr(xml, f.name)}
-    # What the legacy format cannot say: the format itself, the registering organization's
-    # class, and the registry-computed standard age groups.
-    assert differing == {"source_format", "organization", "eligibility"}
-    assert dataclasses.replace(v2.eligibility, std_ages=()) == xml.eligibility  # type: ignore[arg-type]
+    # What the legacy format cannot say: the format itself and the registering organization's
+    # class. The standard age groups it lacks are computed from the age limits, as the registry does.
+    assert differing == {"source_format", "organization"}
+    assert xml.eligibility is not None and xml.eligibility.std_ages == ("CHILD", "ADULT", "OLDER_ADULT")
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "groups"),
+    [
+        ("3 Months", "17 Years", ("CHILD",)),
+        (None, "18 Years", ("CHILD", "ADULT")),
+        ("18 Years", "64 Years", ("ADULT",)),
+        ("18 Years", "65 Years", ("ADULT", "OLDER_ADULT")),
+        ("216 Months", None, ("ADULT", "OLDER_ADULT")),
+        ("65 Years", None, ("OLDER_ADULT",)),
+        ("18 Fortnights", None, ()),
+    ],
+)
+def test_standard_ages_follow_the_registry_groups(
+    minimum: str | None, maximum: str | None, groups: tuple[str, ...]
+) -> None:
+    assert standard_ages(minimum, maximum) == groups
 
 
 @pytest.mark.parametrize(
