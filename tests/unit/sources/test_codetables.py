@@ -139,3 +139,13 @@ def test_broken_tables_are_config_errors(tmp_path: Path, kind: str, old: str, ne
     paths[kind].write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_code_tables(paths)
+
+
+@pytest.mark.parametrize("system", ["https://hospital.example.org/fhir/CodeSystem/labs", "urn:oid:2.16.840.1.1"])
+def test_a_site_may_use_its_own_code_system_uri(tmp_path: Path, system: str) -> None:
+    own = tmp_path / "own.yaml"
+    own.write_text(f'name: measurements\nversion: "1"\nproject_system: "{system}"\ntests:\n'
+                   f'  SITE1:\n    display: Site test\n    category: laboratory\n'
+                   f'    codes: [{{system: "{system}", code: site-1, display: Site test}}]\n'
+                   f'    value_type: string\n    source: the site\'s catalogue\n', encoding="utf-8")
+    assert load_code_tables(own={"measurements": own}).tests["SITE1"].codes[0].system == system
