@@ -15,7 +15,7 @@ from pathlib import Path
 
 from adapter.export.sdtm.design import trial_design
 from adapter.export.sdtm.findings import findings
-from adapter.export.sdtm.interventions import exposure
+from adapter.export.sdtm.interventions import interventions
 from adapter.export.sdtm.model import Dataset, SdtmResult, Value
 from adapter.export.sdtm.special import demographics, disposition, elements_and_visits, read_consents
 from adapter.export.sdtm.study import find_study, read_subjects
@@ -29,7 +29,7 @@ def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path 
     study = find_study(root, nct_id)
     subjects = read_subjects(root, study)
     result = SdtmResult({name: Dataset(spec, []) for name, spec in specs.items()})
-    exposure(root, subjects, study, terms, result)
+    interventions(root, subjects, study, terms, result)
     findings(root, subjects, study, terms, result)
     read_consents(root, subjects)
     demographics(subjects, study, terms, result)

@@ -92,3 +92,28 @@ def test_se_sv_ds_follow_the_subject(tmp_path: Path) -> None:
     withdrawn = ds[(f"{NCT}-01-002", "WITHDRAWAL BY SUBJECT")]
     assert (withdrawn["DSTERM"], withdrawn["DSCAT"]) == ("Withdrew consent", "DISPOSITION EVENT")
     assert result.excluded["DS: ResearchSubject status on-study has no disposition event yet"] == 1
+
+
+def _administration(n: int, code: str, text: str, status: str = "completed", **more: Any) -> dict[str, Any]:
+    return {"resourceType": "MedicationAdministration", "id": f"ma-{code}-{n}", "status": status,
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": code}],
+                                          "text": text},
+            "subject": {"reference": f"Patient/{next(r['id'] for r in resources() if r['resourceType'] == 'Patient')}"},
+            "effectiveDateTime": f"2020-06-1{n}T10:00:00+07:00", **more}
+
+
+def test_study_treatment_goes_to_ex_other_medication_to_cm(tmp_path: Path) -> None:
+    items = [*resources(), _administration(2, "H02AB02", "Dexamethasone"),
+             _administration(3, "H02AB02", "Dexamethasone", status="not-done"),
+             {**_administration(4, "X", "Secretome-MSCs", status="not-done"),
+              "statusReason": [{"text": "Patient refused"}], "medicationCodeableConcept": {"text": "Secretome-MSCs"}}]
+    result = _build(tmp_path, items)
+    ex, cm = result.datasets["EX"].rows, result.datasets["CM"].rows
+    assert [(r["CMTRT"], r["CMCLASCD"], r["CMSTDY"], r["EPOCH"]) for r in cm] == [
+        ("DEXAMETHASONE", "H02AB02", 2.0, "TREATMENT")]
+    not_given = [r for r in ex if r["EXADJ"]]
+    assert [(r["EXDOSE"], r["EXADJ"]) for r in not_given] == [(0.0, "Not given: Patient refused")]
+    assert {r["EXDOSFRQ"] for r in ex} == {"ONCE"} and len(ex) == 4
+    assert result.excluded["MedicationAdministration not-done of a medication other than study treatment (CM)"] == 1
+    dm = _dm(result)["001"]
+    assert (dm["RFXSTDTC"], dm["RFXENDTC"]) == ("2020-06-11T09:00:00+07:00", "2020-06-11T09:05:00+07:00"), "EX alone"
