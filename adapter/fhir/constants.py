@@ -26,6 +26,10 @@ PROJECT_BASE = "https://trialfhir.dev/fhir/"
 EXTENSION_BASE = PROJECT_BASE + "StructureDefinition/"
 IDENTIFIER_BASE = PROJECT_BASE + "sid/"
 VISIT_EXTENSION = EXTENSION_BASE + "study-visit"
+# The value as the source reported it (valueQuantity: its digits and unit) beside the standard
+# Observation.valueQuantity, and the precision a dateTime was collected at (valueCode: minute, day ...).
+REPORTED_VALUE_EXTENSION = EXTENSION_BASE + "reported-value"
+REPORTED_PRECISION_EXTENSION = EXTENSION_BASE + "reported-precision"
 
 # Referenced types before the types that refer to them: the order of bundles, pushes and exports.
 TYPE_ORDER = (
