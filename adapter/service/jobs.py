@@ -10,6 +10,7 @@ the job's summary and errors.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from adapter.export.exporter import export
 from adapter.service.runner import JobContext, JobFunction, JobResult
 from adapter.service.studies import StudyFiles
 from adapter.settings import ServerSettings, Settings
+from adapter.sync.inputs import PushInput
 from adapter.sync.pull import pull
 from adapter.sync.push import push_source
 from adapter.sync.report import PushReport
@@ -79,7 +81,24 @@ def run_push(context: JobContext, *, settings: Settings, studies: StudyFiles) ->
         {"message": f"{failure['key']}: HTTP {failure['status']}: {failure['message']}"}
         for failure in summary["failures"]
     ]
-    return JobResult(summary=summary, errors=errors, failed=not report.ok)
+    return JobResult(summary=summary, errors=errors + reject_errors(context, source), failed=not report.ok)
+
+
+def reject_errors(context: JobContext, source: PushInput) -> list[dict[str, Any]]:
+    """The rows the mapper rejected: where they are, for the job record; their reasons, in the job's files.
+
+    A reason may quote a cell of a patient record: it goes only to ``rejects.ndjson``, which the
+    caller downloads like any other result, never into the job record or the log.
+    """
+    if not source.rejects:
+        return []
+    context.files.mkdir(parents=True, exist_ok=True)
+    with open(context.files / "rejects.ndjson", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(reject.as_json(), ensure_ascii=False) + "\n" for reject in source.rejects)
+    errors: list[dict[str, Any]] = [{"message": "row rejected", "where": reject.where} for reject in source.rejects]
+    if (more := source.rejected() - len(source.rejects)) > 0:
+        errors.append({"message": f"{more} more row(s) rejected; rejects.ndjson lists the first {len(errors)}"})
+    return errors
 
 
 def run_pull(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:

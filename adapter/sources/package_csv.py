@@ -46,9 +46,13 @@ class Reject:
     def as_json(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
 
+    @property
+    def where(self) -> str:
+        """``file:line: column``: what a log or a job record may say of a reject (the reason may quote a value)."""
+        return f"{self.file}:{self.line}" + (f": {self.column}" if self.column else "")
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" + (f": {self.column}" if self.column else "")
-        return f"{where}: {self.reason}"
+        return f"{self.where}: {self.reason}"
 
 
 class RowError(Exception):

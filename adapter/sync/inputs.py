@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from adapter.records import Study
 
 log = logging.getLogger(__name__)
 
+KEPT_REJECTS = 100
+
 
 @dataclass
 class PushInput:
@@ -35,6 +37,8 @@ class PushInput:
     kind: str
     # Source rows the mapper rejected so far; final once ``resources`` is exhausted.
     rejected: Callable[[], int] = lambda: 0
+    # The first KEPT_REJECTS of them (file, line, column, reason), for whoever reports the run.
+    rejects: list[Any] = field(default_factory=list)
 
 
 def open_input(path: str | Path) -> PushInput:
@@ -69,16 +73,19 @@ def _package(path: Path, name: str) -> PushInput:
     """
     from adapter.package import map_package
 
-    rejected = [0]
+    rejected, kept = [0], list[Any]()
 
     def on_reject(reject: Any) -> None:
         rejected[0] += 1
-        log.warning("rejected: %s", reject)
+        if len(kept) < KEPT_REJECTS:
+            kept.append(reject)
+        # Where only: a reason may quote the cell, and logs must hold no values from patient records.
+        log.warning("row rejected at %s (trialfhir map writes the reasons to its rejects file)", reject.where)
 
     mapping = map_package(path, on_reject=on_reject)
     record = mapping.package.record
     study = _study_resources(record) if record else iter(())
-    return PushInput(mapping.nct_id, itertools.chain(study, mapping), name, lambda: rejected[0])
+    return PushInput(mapping.nct_id, itertools.chain(study, mapping), name, lambda: rejected[0], kept)
 
 
 def _ndjson_folder(path: Path, name: str) -> PushInput:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
 import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask.testing import FlaskClient
 
 from adapter.service import runner as runner_module
+from adapter.service.jobs import reject_errors
 from adapter.service.runner import JobContext, JobResult, JobRunner
 from adapter.service.store import JobStore
+from adapter.sync.inputs import open_input
 from tests.unit.service.conftest import AUTH, SEED_STUDY
 from tests.unit.sources.test_loader import BOMB
+from tests.unit.sources.trialpackage import SUBJECT_ROWS, SUBJECTS_HEADER, csv, write_package
 
 PACKAGE_FILES = ["package.yaml", "study.json", "subjects.csv", "measurements.csv", "administrations.csv"]
 
@@ -150,3 +156,30 @@ def test_a_shutdown_overtaking_a_cancel_ends_the_job_cancelled(tmp_path: Path) -
     assert ended is not None and ended.state == "cancelled"
     assert store.unresumed_interruptions("push") == []
     store.close()
+
+
+# --- 5 and 11. Rejected rows: where in the log and the job record, the reasons only in a file -----------
+
+MRN = "MRN-88412377"
+LEAKY_ROW = f"S3,J,M,1961-02-03 {MRN},Control,,2020-07-03,enrolled,2020-07-03,"
+
+
+def test_a_rejected_row_is_logged_and_recorded_by_place_never_by_value(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_package(tmp_path / "pkg", subjects=csv(SUBJECTS_HEADER, *SUBJECT_ROWS, LEAKY_ROW))
+    source = open_input(folder)
+    with caplog.at_level(logging.WARNING):
+        list(source.resources)
+    assert source.rejected() == 1
+    assert "subjects.csv:4: birth_year" in caplog.text
+    assert MRN not in caplog.text and "1961" not in caplog.text
+
+    job = JobStore(tmp_path / "jobs.sqlite").add_job("push", "NCT04753476", "hapi", {}, "etl")
+    context = JobContext(job, cast(JobRunner, None), tmp_path / "job", threading.Event())
+    errors = reject_errors(context, source)
+    assert errors == [{"message": "row rejected", "where": "subjects.csv:4: birth_year"}]  # was: errors: []
+    assert MRN not in str(errors)
+    # The reason, value and all, goes to the data owner in the job's files.
+    saved = (tmp_path / "job" / "files" / "rejects.ndjson").read_text(encoding="utf-8")
+    assert json.loads(saved)["line"] == 4 and json.loads(saved)["column"] == "birth_year"
