@@ -8,8 +8,11 @@ dateTime); the reader rejects a second row with the same key.
   in the package's local code system; text is the product's display.
 - ``effectiveDateTime`` when the row has a start only, ``effectivePeriod`` with an
   end. A dose that was not given keeps its due time: R4 requires ``effective[x]``.
-- ``statusReason`` carries the reason not given as text (the R4 binding is an example).
-- ``dosage.route`` carries the routes table's codings (HL7 v3 and SNOMED CT).
+- ``statusReason`` carries the reason not given, or stopped, as text (the R4 binding is
+  an example).
+- ``dosage.route`` carries the routes table's codings (HL7 v3 and SNOMED CT); the reader
+  picks the route's over-period codings for a dose with an end (v3 IV 'Infusion,
+  intravenous', not IVINJ).
 - The study link is the R4 extension ``workflow-researchStudy``, as on Observation.
 """
 

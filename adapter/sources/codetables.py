@@ -71,6 +71,8 @@ class ProductDef:
     codes: tuple[Code, ...]
     # The (system, code) pairs collect takes from a MedicationAdministration; empty means ``codes``.
     accepts: tuple[tuple[str, str], ...] = ()
+    # A route's codings for a dose given over a period (IV infusion, not injection); empty means ``codes``.
+    over_period: tuple[Code, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def load_code_tables(paths: Mapping[str, Path] | None = None, own: Mapping[str, 
         for code, (entry, path) in _entries(documents[kind], kind).items():
             codes = tuple(_code(c, f"{path}: {kind}/{code}") for c in entry["codes"])
             accepts = tuple((a["system"], a["code"]) for a in entry.get("accepts", ()))
-            found[code] = ProductDef(entry["display"], codes, accepts)
+            over_period = tuple(_code(c, f"{path}: {kind}/{code}/over_period") for c in entry.get("over_period", ()))
+            found[code] = ProductDef(entry["display"], codes, accepts, over_period)
         return MappingProxyType(found)
 
     return CodeTables(

@@ -112,7 +112,8 @@ def read_subjects(package: Package, index: dict[str, str]) -> Iterator[tuple[int
         first_line[subject.subject_id] = line
         index[subject.subject_id] = subject.site_id
 
-    return read_records(package.csv_path(SUBJECTS), SUBJECTS, lambda row: _subject(package, row), admit)
+    return read_records(package.csv_path(SUBJECTS), SUBJECTS, lambda row: _subject(package, row), admit,
+                        package.dialect)
 
 
 def _subject(package: Package, row: Mapping[str, str]) -> Subject:
@@ -198,7 +199,8 @@ def read_measurements(package: Package, index: Mapping[str, str]) -> Iterator[tu
     """Each measurements.csv row as (line, Measurement) or a Reject."""
     blocks = _SubjectBlocks[Measurement](MEASUREMENTS, lambda m: (m.visit.code, m.test_code, m.collected_at))
     return read_records(
-        package.csv_path(MEASUREMENTS), MEASUREMENTS, lambda row: _measurement(package, index, row), blocks.admit
+        package.csv_path(MEASUREMENTS), MEASUREMENTS, lambda row: _measurement(package, index, row), blocks.admit,
+        package.dialect,
     )
 
 
@@ -302,7 +304,7 @@ def read_administrations(
     blocks = _SubjectBlocks[Administration](ADMINISTRATIONS, lambda a: (a.product_code, a.start))
     return read_records(
         package.csv_path(ADMINISTRATIONS), ADMINISTRATIONS, lambda row: _administration(package, index, row),
-        blocks.admit,
+        blocks.admit, package.dialect,
     )
 
 
@@ -337,8 +339,8 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
     status = row["status"]
     if status == "not-done" and "not_given_reason" not in row:
         raise RowError("not_given_reason", "is empty; say why the dose was not given (status not-done)")
-    if status != "not-done" and "not_given_reason" in row:
-        raise RowError("not_given_reason", f"is given but the status is {status}, not not-done")
+    if status not in ("not-done", "stopped") and "not_given_reason" in row:
+        raise RowError("not_given_reason", f"is given but the status is {status}, not not-done or stopped")
     return Administration(
         nct_id=package.nct_id,
         site_id=site.id,
@@ -353,7 +355,7 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
         dose=dose,
         dose_unit=dose_unit,
         route_display=route.display if route else None,
-        route_codes=route.codes if route else (),
+        route_codes=(route.over_period if end and route.over_period else route.codes) if route else (),
         not_given_reason=row.get("not_given_reason"),
     )
 

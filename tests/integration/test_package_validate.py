@@ -62,7 +62,7 @@ def expected_features() -> set[tuple[str, ...]]:
     for product in tables.products.values():
         wanted |= {("product", c.system, c.code) for c in product.codes}
     for route in tables.routes.values():
-        wanted |= {("route", c.system, c.code) for c in route.codes}
+        wanted |= {("route", c.system, c.code) for c in (*route.codes, *route.over_period)}
     return wanted
 
 

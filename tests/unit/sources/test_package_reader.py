@@ -292,7 +292,7 @@ def test_a_measurement_of_a_rejected_subject_is_rejected_too(tmp_path: Path) -> 
         ("S1,DEXA,6,,IV,2020-07-01T08:00,,completed,", "dose_unit", "a dose needs its unit"),
         ("S1,DEXA,6,grains,IV,2020-07-01T08:00,,completed,", "dose_unit", "unknown unit 'grains'"),
         ("S1,DEXA,6,mg,IV,2020-07-01T08:00,,not-done,", "not_given_reason", "say why"),
-        ("S1,DEXA,6,mg,IV,2020-07-01T08:00,,completed,Refused", "not_given_reason", "not not-done"),
+        ("S1,DEXA,6,mg,IV,2020-07-01T08:00,,completed,Refused", "not_given_reason", "not not-done or stopped"),
         ("S1,DEXA,6,mg,IV,2020-07-01T08:00,2020-07-01T07:00,completed,", "end", "before the start"),
         ("S1,DEXA,6,mg,IV,2020-07-01T08:00,,given,", "status", "'given' is not one of"),
         ("S1,DEXA,-6,mg,IV,2020-07-01T08:00,,completed,", "dose", "does not have the expected form"),
@@ -371,3 +371,16 @@ def test_a_cell_beyond_the_csv_field_limit_rejects_its_row_only(tmp_path: Path) 
     reject = only_reject(report)
     assert reject.line == 2 and "cannot be read as CSV: field larger than field limit" in reject.reason
     assert len(observations(resources)) == 1
+
+
+def test_an_iv_dose_over_a_period_is_an_infusion_and_a_stopped_dose_keeps_its_reason(tmp_path: Path) -> None:
+    rows = administrations("S1,REMDESIVIR,200,mg,IV,2020-07-01T14:00,2020-07-01T14:45,stopped,Infusion reaction",
+                           "S1,DEXA,6,mg,IV,2020-07-02T08:00,,completed,")  # fmt: skip
+    resources, report = run(write_package(tmp_path, administrations=rows))
+    assert report.rejected == 0
+    infusion, injection = [r for r in resources if r["resourceType"] == "MedicationAdministration"]
+    # v3 IV is 'Infusion, intravenous'
+    assert [c["code"] for c in infusion["dosage"]["route"]["coding"]] == ["IV", "47625008"]
+    assert [c["code"] for c in injection["dosage"]["route"]["coding"]] == ["IVINJ", "47625008"]
+    assert (infusion["status"], infusion["statusReason"]) == ("stopped", [{"text": "Infusion reaction"}])
+    assert "statusReason" not in injection
