@@ -90,11 +90,13 @@ def yaml_problem(error: yaml.YAMLError) -> str:
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A ``json.loads`` ``object_pairs_hook`` that refuses duplicate keys (raises ``ValueError``)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"duplicate key {key!r}")
-        found[key] = value
+    found = dict(pairs)  # C speed; the loop below runs only when a key repeats
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
     return found
 
 
