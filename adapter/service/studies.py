@@ -2,30 +2,33 @@
 
 A study is a ClinicalTrials.gov record (``record.json`` or ``record.xml``) or a
 trial package (the folder ``package/``). An upload is unpacked and read in a
-scratch folder first and moved into place only when it reads cleanly, so a bad
-upload never replaces a good study. Reading and mapping are the engine's:
-``adapter.sources.ctgov``, ``adapter.sync.inputs`` and ``adapter.studybundle``.
+scratch folder first (a package is mapped in a dry run) and moved into place
+only when it reads cleanly, so a bad upload never replaces a good study.
+Reading and mapping are the engine's: ``adapter.sources.ctgov``, ``adapter.sync.inputs`` and ``adapter.studybundle``.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
 
 from adapter.errors import ConfigError, InputError
+from adapter.package import PackageMapping
 from adapter.records import Study
 from adapter.service.problems import ApiError
 from adapter.service.store import JobStore, StudyEntry
 from adapter.service.uploads import extract_zip
 from adapter.sources.ctgov import XML_FORMAT, detect_format, parse_studies
 from adapter.sources.loader import load_yaml
-from adapter.sources.package_descriptor import load_package
+from adapter.sources.package_descriptor import Package, load_package
 from adapter.studybundle import study_bundle
 from adapter.sync.inputs import PushInput, open_input
 
 RECORD, PACKAGE = "record", "package"
+CHECK_SECONDS = 20.0  # how long an upload's dry run may read rows (its headers are always checked)
 _UPLOAD_NAME = "upload"
 
 
@@ -80,6 +83,7 @@ class StudyFiles:
                 raise ApiError(400, "the archive is not a trial package: it has no package.yaml")
             record = _package_record(folder)  # first: the engine would read whatever path the upload names
             package = load_package(folder)  # the engine checks the descriptor and the CSV headers' tables
+            _dry_run(package)
             title = _title(parse_studies(record.read_bytes(), record.name)[0]) if record else None
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -105,6 +109,19 @@ class StudyFiles:
         entry = self.store.study(study_id)
         assert entry is not None
         return entry, created
+
+
+def _dry_run(package: Package, budget: float = CHECK_SECONDS) -> None:
+    """Map the package as a push would, keeping nothing: a problem with a whole file raises ``InputError`` now.
+
+    Wrong columns, the wrong delimiter, UTF-16, a missing file or a giant header would otherwise replace a
+    good study with one no push can read. Bounded: the mapping streams (memory) and stops quietly after
+    ``budget`` seconds (time); rows past that are still checked, one by one, when pushed.
+    """
+    deadline = time.monotonic() + budget
+    for count, _ in enumerate(PackageMapping(package, on_reject=lambda reject: None)):
+        if count % 1000 == 0 and time.monotonic() > deadline:
+            return
 
 
 def _package_record(package: Path) -> Path | None:

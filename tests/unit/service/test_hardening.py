@@ -14,10 +14,13 @@ from typing import cast
 import pytest
 from flask.testing import FlaskClient
 
+from adapter.errors import InputError
 from adapter.service import runner as runner_module
+from adapter.service import studies
 from adapter.service.jobs import reject_errors
 from adapter.service.runner import JobContext, JobResult, JobRunner
 from adapter.service.store import JobStore
+from adapter.sources.package_descriptor import load_package
 from adapter.sync.inputs import open_input
 from tests.unit.service.conftest import AUTH, SEED_STUDY
 from tests.unit.sources.test_loader import BOMB
@@ -183,3 +186,50 @@ def test_a_rejected_row_is_logged_and_recorded_by_place_never_by_value(
     # The reason, value and all, goes to the data owner in the job's files.
     saved = (tmp_path / "job" / "files" / "rejects.ndjson").read_text(encoding="utf-8")
     assert json.loads(saved)["line"] == 4 and json.loads(saved)["column"] == "birth_year"
+
+
+# --- 6. A broken package never replaces a good study ----------------------------------------------------
+
+SUBJECTS = (SEED_STUDY.parent / "subjects.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"subjects_csv": SUBJECTS.replace(b",", b";")},
+        {"subjects_csv": SUBJECTS.replace(b"birth_year", b"year_of_birth")},
+        {"measurements_csv": (SEED_STUDY.parent / "measurements.csv").read_text(encoding="utf-8").encode("utf-16")},
+        {"administrations_csv": b"subject_id," * 100_000 + b"\n"},
+    ],
+    ids=["semicolons", "wrong-column", "utf-16", "giant-header"],
+)
+def test_a_broken_package_is_refused_and_the_stored_study_kept(
+    client: FlaskClient, tmp_path: Path, broken: dict[str, bytes]
+) -> None:
+    assert post_zip(client, package_zip())[0] == 201
+    before = client.get("/api/v1/studies/NCT04753476", headers=AUTH).json
+    status, body = post_zip(client, package_zip(**broken))
+    assert status == 400, body
+    assert client.get("/api/v1/studies/NCT04753476", headers=AUTH).json == before
+    kept = tmp_path / "data" / "studies" / "NCT04753476" / "package"
+    assert (kept / "subjects.csv").read_bytes() == SUBJECTS
+    assert list((tmp_path / "data" / "studies" / ".incoming").iterdir()) == []
+
+
+def test_a_package_missing_a_csv_is_refused(client: FlaskClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in PACKAGE_FILES[:-1]:
+            archive.writestr(name, (SEED_STUDY.parent / name).read_bytes())
+    status, body = post_zip(client, buffer.getvalue())
+    assert status == 400 and "administrations.csv" in str(body), body
+
+
+def test_the_dry_run_stops_at_its_time_budget(tmp_path: Path) -> None:
+    folder = write_package(tmp_path / "pkg", subjects=csv(SUBJECTS_HEADER, *SUBJECT_ROWS))
+    started = time.monotonic()
+    studies._dry_run(load_package(folder), budget=0)  # no time at all: headers checked, rows not awaited
+    assert time.monotonic() - started < 5
+    with pytest.raises(InputError, match="UTF-16"):
+        (folder / "measurements.csv").write_bytes("subject_id".encode("utf-16"))
+        studies._dry_run(load_package(folder), budget=0)
