@@ -42,6 +42,9 @@ class Test:
     testcd: str
     test: str
     units: Mapping[str, str]
+    cat: str = ""  # --CAT
+    spec: str = ""  # --SPEC
+    detail: str = ""  # --TSTDTL
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,11 @@ def load_terms(folder: Path | None = None) -> Terms:
     """The FHIR-to-CDISC code tables of ``sdtm-terms.yaml``."""
     d = _load("sdtm-terms", folder)
     return Terms(
-        tests={t["loinc"]: Test(t["domain"], t["testcd"], t["test"], t.get("units", {})) for t in d["tests"]},
+        tests={
+            t["loinc"]: Test(t["domain"], t["testcd"], t["test"], t.get("units", {}), t.get("cat", ""),
+                             t.get("spec", ""), t.get("detail", ""))
+            for t in d["tests"]
+        },
         units={u["ucum"]: u["cdisc"] for u in d["units"]},
         routes={(r["system"], r["code"]): r["cdisc"] for r in d["routes"]},
         sex={s["gender"]: s["cdisc"] for s in d["sex"]},

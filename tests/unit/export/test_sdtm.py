@@ -62,10 +62,15 @@ def test_ex_takes_dose_route_and_period(exported: Path) -> None:
     assert (ex[0]["EXSTDTC"], ex[0]["EXENDTC"]) == ("2020-06-11T09:00:00+07:00", "2020-06-11T09:05:00+07:00")
 
 
-def test_scores_are_left_out_and_counted(exported: Path) -> None:
-    metadata = json.loads((exported / "metadata.json").read_text(encoding="utf-8"))
-    reason = "Observation http://loinc.org|96790-1: not an LB or VS test"
-    assert {"reason": reason, "count": 3} in metadata["excluded"]
+def test_scores_go_to_rs_and_unmapped_tests_are_counted(tmp_path: Path) -> None:
+    items = resources(1)
+    unmapped = dict(next(r for r in items if r.get("valueInteger") == 0))
+    unmapped.update(id="unmapped", code={"coding": [{"system": "http://loinc.org", "code": "0000-0"}]})
+    export(write_folder(tmp_path / "in", [*items, unmapped]), tmp_path / "sdtm", "sdtm")
+    rs = _csv(tmp_path / "sdtm" / "rs.csv")
+    assert [(r["RSTESTCD"], r["RSCAT"], r["RSORRES"]) for r in rs] == [("SOFATS", "SOFA", "0")]
+    metadata = json.loads((tmp_path / "sdtm" / "metadata.json").read_text(encoding="utf-8"))
+    assert {"reason": "Observation http://loinc.org|0000-0: no SDTM test mapped", "count": 1} in metadata["excluded"]
 
 
 def test_checks_pass_and_seq_restarts_per_subject(tmp_path: Path) -> None:
