@@ -113,6 +113,7 @@ class Codelist:
     extensible: bool
     terms: Mapping[str, str | None]  # submission value -> NCI code, when known
     decodes: Mapping[str, str]
+    extended: frozenset[str] = frozenset()  # sponsor-extended values (or not checked against a release)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def load_ct(folder: Path | None = None) -> ControlledTerms:
             c["code"], c["name"], c["extensible"],
             {t["value"]: t.get("code") for t in c["terms"]},
             {t["value"]: t["decode"] for t in c["terms"] if "decode" in t},
+            frozenset(t["value"] for t in c["terms"] if t.get("extended")),
         )
         for c in d["codelists"]
     }

@@ -1,0 +1,74 @@
+"""Every coded value the seed trial's SDTM export emits is in the shipped CDISC CT subset or marked sponsor-extended."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import yaml
+
+from adapter.export.sdtm.terms import load_ct, load_terms
+from adapter.paths import mappings_dir
+
+# Values of these tests are sponsor-defined (sdtm-terms.yaml marks them established: false).
+SPONSOR_TESTCD = {"RSTESTCD", "MBTESTCD"}
+
+
+def _rows(folder: Path, name: str) -> list[dict[str, str]]:
+    with (folder / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_coded_value_is_in_cdisc_ct_or_marked_extended(seed_sdtm: Path) -> None:
+    ct = load_ct()
+    outside: set[tuple[str, str, str]] = set()
+    extended: set[tuple[str, str]] = set()
+    checked = 0
+    for path in sorted(seed_sdtm.glob("*.csv")):
+        for row in _rows(seed_sdtm, path.stem):
+            bound = {name: ct.variables[name] for name in row if name in ct.variables}
+            if "TSPARMCD" in row and row["TSPARMCD"] in ct.ts_responses and row["TSVCDREF"] == "CDISC CT":
+                bound["TSVAL"] = ct.ts_responses[row["TSPARMCD"]]
+            if row.get("DSCAT") == "DISPOSITION EVENT":
+                bound["DSDECOD"] = "C66727"
+            elif row.get("DSCAT") == "PROTOCOL MILESTONE":
+                bound["DSDECOD"] = "C114118"
+            for name, codelist in bound.items():
+                value = row[name]
+                if not value:
+                    continue
+                checked += 1
+                terms = ct.codelists[codelist]
+                if value in terms.extended:
+                    extended.add((name, value))
+                elif value not in terms.terms:
+                    outside.add((path.stem, name, value))
+    assert outside == set(), "emitted values missing from mappings/cdisc-ct/sdtm-ct.yaml"
+    assert checked > 10000
+    assert ("LBTESTCD", "IL6") in extended, "sponsor-extended values are marked, not silently accepted"
+
+
+def test_sponsor_defined_tests_are_marked_in_the_terms_file(seed_sdtm: Path) -> None:
+    marked = {t.testcd for t in load_terms().tests.values()}
+    for name in ("rs", "mb"):
+        for row in _rows(seed_sdtm, name):
+            assert row[f"{name.upper()}TESTCD"] in marked
+
+
+def test_established_tests_are_ct_terms_and_unestablished_ones_are_extended() -> None:
+    ct = load_ct()
+    document = yaml.safe_load((mappings_dir() / "sdtm-terms.yaml").read_text(encoding="utf-8"))
+    for test in document["tests"]:
+        if test["domain"] not in ("LB", "VS"):
+            continue
+        codelist = ct.codelists[ct.variables[f"{test['domain']}TESTCD"]]
+        assert test["testcd"] in codelist.terms, test
+        if not test["established"]:
+            assert test["testcd"] in codelist.extended, test
+
+
+def test_the_ct_subset_says_where_it_comes_from() -> None:
+    ct = load_ct()
+    assert ct.release
+    assert all(codelist.terms for codelist in ct.codelists.values())
+    assert SPONSOR_TESTCD.isdisjoint(ct.variables)
