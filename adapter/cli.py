@@ -214,6 +214,9 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--allow-incomplete", action="store_true",
                         help="export a pull whose manifest records problems (or whose counts do not match its files); "
                         "the output's export.json then says it is incomplete")
+    export.add_argument("--raw-csv", action="store_true",
+                        help="write CSV cells exactly as they are; by default a text cell starting with = + - @ "
+                        "(or a tab or CR) gets a leading ' so a spreadsheet shows it instead of running it")
     export.set_defaults(handler=run_export)
 
 
@@ -221,7 +224,8 @@ def run_export(args: argparse.Namespace) -> int:
     """``trialfhir export``: an NDJSON folder in one standard format."""
     from adapter.export.exporter import export
 
-    report = export(args.folder, args.output, args.format, nct_id=args.study, allow_incomplete=args.allow_incomplete)
+    report = export(args.folder, args.output, args.format, nct_id=args.study, allow_incomplete=args.allow_incomplete,
+                    raw_csv=args.raw_csv)
     print("\n".join(report.lines()))
     return EXIT_OK
 

@@ -29,9 +29,18 @@ METADATA = "export.json"
 
 
 def export(
-    folder: str | Path, output: str | Path, fmt: str, *, nct_id: str | None = None, allow_incomplete: bool = False
+    folder: str | Path,
+    output: str | Path,
+    fmt: str,
+    *,
+    nct_id: str | None = None,
+    allow_incomplete: bool = False,
+    raw_csv: bool = False,
 ) -> ExportReport:
-    """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``."""
+    """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``.
+
+    CSV cells a spreadsheet would run as formulas are neutralized unless ``raw_csv`` (``adapter.export.csvcell``).
+    """
     exporter = get_exporter(fmt)  # an unknown format fails before anything is read
     source = Path(folder)
     problems = completeness_problems(source)
@@ -39,7 +48,7 @@ def export(
         raise InputError("the pull is incomplete, so an export of it would be too: " + "; ".join(problems)
                          + ". Pull again, or export it anyway with --allow-incomplete (the output then says so)",
                          source=str(source / ndjson.MANIFEST))
-    report = ExportReport(fmt, Path(output), incomplete=problems)
+    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv)
     exporter(source, report, nct_id=nct_id)
     _write_metadata(source, report)
     return report

@@ -20,6 +20,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from adapter.errors import ConfigError
+from adapter.export.csvcell import safe_cell
 from adapter.fhir import elements
 from adapter.fhir.constants import LOINC
 from adapter.fhir.ndjson import read_resources, resource_files
@@ -181,8 +182,13 @@ def rows(resource_type: str, resources: Iterator[Mapping[str, Any]]) -> Iterator
         yield [column.read(resource) for column in spec]
 
 
-def write_tables(folder: str | Path, output: str | Path, fmt: str = "csv") -> dict[str, tuple[Path, int]]:
-    """Write one table per resource type in ``folder`` to ``output``; returns {type: (file, rows)}."""
+def write_tables(
+    folder: str | Path, output: str | Path, fmt: str = "csv", *, raw_csv: bool = False
+) -> dict[str, tuple[Path, int]]:
+    """Write one table per resource type in ``folder`` to ``output``; returns {type: (file, rows)}.
+
+    CSV text cells that a spreadsheet would run as formulas are neutralized (``csvcell``) unless ``raw_csv``.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = Path(output)
@@ -191,8 +197,12 @@ def write_tables(folder: str | Path, output: str | Path, fmt: str = "csv") -> di
     for resource_type in resource_files(folder):
         target = out / f"{resource_type}.{fmt}"
         table_rows = rows(resource_type, read_resources(folder, resource_type))
-        write = _write_csv if fmt == "csv" else _write_parquet
-        written[resource_type] = (target, write(target, columns(resource_type), table_rows))
+        spec = columns(resource_type)
+        if fmt == "csv":
+            count = _write_csv(target, spec, table_rows, raw_csv)
+        else:
+            count = _write_parquet(target, spec, table_rows)
+        written[resource_type] = (target, count)
     return written
 
 
@@ -206,13 +216,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _write_csv(target: Path, spec: list[Column], table_rows: Iterator[list[Any]]) -> int:
+def _write_csv(target: Path, spec: list[Column], table_rows: Iterator[list[Any]], raw: bool) -> int:
     count = 0
+    cell = _cell if raw else (lambda value: safe_cell(_cell(value)))
     with target.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow([c.name for c in spec])
         for row in table_rows:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([cell(v) for v in row])
             count += 1
     return count
 

@@ -35,6 +35,8 @@ class ExportReport:
     excluded: dict[str, int] = field(default_factory=dict)
     # Why the source pull is incomplete, when the export was allowed to go on anyway (--allow-incomplete).
     incomplete: list[str] = field(default_factory=list)
+    # Asked for: CSV cells exactly as they are, formulas not neutralized (--raw-csv; see export/csvcell.py).
+    raw_csv: bool = False
 
     def lines(self) -> list[str]:
         result = [f"{self.output / name}: {count} records" for name, count in sorted(self.files.items())]

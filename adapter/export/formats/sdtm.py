@@ -19,14 +19,14 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise MappingError(shown, record_id=str(folder), element="SDTM", value=len(problems))
     study_id = next((str(r["STUDYID"]) for r in result.datasets["DM"].rows), nct_id or "")
-    report.files = _write(result, report.output, study_id)
+    report.files = _write(result, report.output, study_id, report.raw_csv)
     report.excluded = dict(result.excluded)
 
 
-def _write(result: SdtmResult, out: Path, study_id: str) -> dict[str, int]:
+def _write(result: SdtmResult, out: Path, study_id: str, raw_csv: bool) -> dict[str, int]:
     from adapter.export.sdtm.xpt import write_sdtm  # pandas and pyreadstat load only when writing
 
-    written = write_sdtm(result, out, study_id=study_id)
+    written = write_sdtm(result, out, study_id=study_id, raw_csv=raw_csv)
     counts = {}
     for name, paths in written.items():
         for path in paths:

@@ -10,5 +10,5 @@ from adapter.export.formats import ExportReport
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     """Write one ``report.format`` table per resource type of ``folder``."""
-    written = tables.write_tables(folder, report.output, report.format)
+    written = tables.write_tables(folder, report.output, report.format, raw_csv=report.raw_csv)
     report.files = {path.name: count for path, count in written.values()}

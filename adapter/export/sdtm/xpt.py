@@ -18,6 +18,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pyreadstat
 
 from adapter.errors import MappingError
+from adapter.export.csvcell import safe_cell
 from adapter.export.sdtm.model import Dataset, SdtmResult
 from adapter.fhir.elements import number_text
 
@@ -31,13 +32,17 @@ def _text(value: Any) -> str:
     return number_text(value) if isinstance(value, float) else str(value)
 
 
-def write_csv(dataset: Dataset, path: Path) -> None:
-    """The dataset as CSV: header of variable names, numbers as plain decimals, nulls empty."""
+def write_csv(dataset: Dataset, path: Path, *, raw: bool = False) -> None:
+    """The dataset as CSV: header of variable names, numbers as plain decimals, nulls empty.
+
+    Text a spreadsheet would run as a formula is neutralized (``csvcell``) unless ``raw``; the XPT keeps it as is.
+    """
+    cell = _text if raw else (lambda value: safe_cell(_text(value)))
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(dataset.spec.names)
         for row in dataset.rows:
-            writer.writerow([_text(row.get(name)) for name in dataset.spec.names])
+            writer.writerow([cell(row.get(name)) for name in dataset.spec.names])
 
 
 def _lengths(dataset: Dataset) -> dict[str, int]:
@@ -82,7 +87,9 @@ def write_xpt(dataset: Dataset, path: Path) -> None:
     )
 
 
-def write_sdtm(result: SdtmResult, output: str | Path, *, study_id: str = "") -> dict[str, list[Path]]:
+def write_sdtm(
+    result: SdtmResult, output: str | Path, *, study_id: str = "", raw_csv: bool = False
+) -> dict[str, list[Path]]:
     """Write each dataset as ``<dm>.csv`` and ``<dm>.xpt`` and the metadata file; returns the files per dataset."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +98,7 @@ def write_sdtm(result: SdtmResult, output: str | Path, *, study_id: str = "") ->
     for name, dataset in result.datasets.items():
         lengths = _lengths(dataset)
         csv_path, xpt_path = out / f"{name.lower()}.csv", out / f"{name.lower()}.xpt"
-        write_csv(dataset, csv_path)
+        write_csv(dataset, csv_path, raw=raw_csv)
         write_xpt(dataset, xpt_path)
         files[name] = [csv_path, xpt_path]
         described.append(_describe(dataset, lengths, csv_path.name, xpt_path.name))
