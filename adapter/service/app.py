@@ -20,7 +20,7 @@ from adapter import __version__
 from adapter.service import api, pages
 from adapter.service.context import Service, service
 from adapter.service.keys import key_name, presented_key
-from adapter.service.problems import ApiError, register
+from adapter.service.problems import ApiError, loggable_request, register
 from adapter.service.runner import JobFunction
 from adapter.settings import Settings, load_settings
 
@@ -73,5 +73,5 @@ def _authenticate() -> None:
 def _log_request(response: Response) -> Response:
     # Method, path and status only: bodies and query strings may hold data we must not log.
     elapsed = time.monotonic() - g.get("started", time.monotonic())
-    log.info("%s %s %d %.3fs %s", request.method, request.path, response.status_code, elapsed, g.get("client", "-"))
+    log.info("%s %d %.3fs %s", loggable_request(), response.status_code, elapsed, g.get("client", "-"))
     return response

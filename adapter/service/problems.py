@@ -75,11 +75,11 @@ def _handle(error: Exception) -> Response:
         # The offending value may come from a patient record: say where, not what.
         response = outcome_response(422, f"{error.record_id}: {error.reason}", error.element)
     elif isinstance(error, ConfigError):
-        log.error("configuration error in %s %s: %s", request.method, request.path, error)
+        log.error("configuration error in %s: %s", loggable_request(), error)
         response = outcome_response(500, "the service is misconfigured; see its log")
     else:
         frames = "".join(traceback.format_tb(error.__traceback__))
-        log.error("unexpected %s in %s %s\n%s", type(error).__name__, request.method, request.path, frames)
+        log.error("unexpected %s in %s\n%s", type(error).__name__, loggable_request(), frames)
         response = outcome_response(500, "internal error; see the service log")
     if response.status_code == 401:
         # Browsers (the status page) prompt for Basic, with the API key as password; API clients use Bearer.
@@ -87,6 +87,19 @@ def _handle(error: Exception) -> Response:
         response.headers["WWW-Authenticate"] = 'Bearer realm="trialfhir"' if api else 'Basic realm="trialfhir"'
 
     return response
+
+
+def escaped(text: str) -> str:
+    """``text`` with line breaks, control characters, backslashes and non-ASCII escaped (``\\n``, ``\\x1b``).
+
+    A request path is the caller's text: unescaped, ``%0A`` in it would start a forged log line.
+    """
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def loggable_request() -> str:
+    """The current request's method and path, escaped for a log line (never its query string or body)."""
+    return f"{escaped(request.method)} {escaped(request.path)}"
 
 
 def input_location(error: InputError) -> str | None:

@@ -233,3 +233,14 @@ def test_the_dry_run_stops_at_its_time_budget(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="UTF-16"):
         (folder / "measurements.csv").write_bytes("subject_id".encode("utf-16"))
         studies._dry_run(load_package(folder), budget=0)
+
+
+# --- 8. Log lines cannot be forged through the path ----------------------------------------------------
+
+
+def test_a_newline_in_the_path_cannot_forge_a_log_line(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="adapter.service"):
+        client.get("/api/v1/jobs%0A2026-12-01 INFO GET /api/v1/admin 200 0.001s root\x1b[2J")
+    lines = [record.getMessage() for record in caplog.records if "/api/v1/jobs" in record.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0] and "\x1b" not in lines[0], lines
+    assert "/api/v1/jobs\\n2026-12-01 INFO GET" in lines[0]
