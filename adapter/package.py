@@ -105,7 +105,7 @@ class PackageMapping:
     def __iter__(self) -> Iterator[JSON]:
         package = self.package
         for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS):
-            read_header(package.csv_path(name), name)
+            read_header(package.csv_path(name), name, package.dialect)
         index: dict[str, str] = {}
         for line, subject in self._rows(SUBJECTS, read_subjects(package, index)):
             yield from self._mapped(SUBJECTS, line, subject, patient, research_subject)

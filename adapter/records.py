@@ -283,6 +283,8 @@ class Measurement:
     low: Decimal | None = None
     high: Decimal | None = None
     interpretation: Code | None = None
+    # A censored quantity (<0.3, >1000): the FHIR Quantity.comparator (<, <=, >=, >) of ``value``.
+    comparator: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,19 @@ def period(start: str | None = None, end: str | None = None) -> JSON:
 
 
 def quantity(
-    value: float | int, unit: str, *, system: str = "http://unitsofmeasure.org", code: str | None = None
+    value: float | int,
+    unit: str,
+    *,
+    system: str = "http://unitsofmeasure.org",
+    code: str | None = None,
+    comparator: str | None = None,
 ) -> JSON:
-    """A Quantity; ``unit`` is shown to people, ``code`` (default: the unit) is the UCUM code."""
-    return compact({"value": value, "unit": unit, "system": system, "code": code if code is not None else unit})
+    """A Quantity; ``unit`` is shown to people, ``code`` (default: the unit) is the UCUM code.
+
+    ``comparator`` (<, <=, >=, >) marks a censored value: the real value is below or above ``value``.
+    """
+    return compact({"value": value, "comparator": comparator, "unit": unit, "system": system,
+                    "code": code if code is not None else unit})
 
 
 def extension(url: str, **value: Any) -> JSON:

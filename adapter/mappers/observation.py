@@ -80,7 +80,7 @@ def observation(measurement: Measurement) -> JSON:
     value: dict[str, object]
     if isinstance(m.value, Decimal):
         assert m.unit is not None
-        value = {"valueQuantity": quantity(number(m.value), m.unit)}
+        value = {"valueQuantity": quantity(number(m.value), m.unit, comparator=m.comparator)}
     elif isinstance(m.value, Code):
         value = {"valueCodeableConcept": codeable_concept(as_coding(m.value))}
     elif isinstance(m.value, int):

@@ -41,6 +41,8 @@ from adapter.sources.package_descriptor import (
 FHIR_INTEGER = range(-(2**31), 2**31)
 MAX_DIGITS = 32  # more digits than any measurement has; keeps JSON numbers finite
 _DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+# A censored result as labs write it: a comparator, then the limit (<0.3, >1000, <= 5).
+_CENSORED = re.compile(r"^(<=|>=|<|>)\s*(.*)$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,10}$")
 # Enrollment states after which a subject has an arm and has begun the study.
 _RANDOMIZED = frozenset({"enrolled", "on-intervention", "follow-up", "completed", "withdrawn"})
@@ -167,11 +169,13 @@ class _SubjectBlocks(Generic[R]):
     """Admits the rows of a file whose subjects' rows are contiguous: no duplicate key within a subject's block,
     and no subject whose block has ended coming back."""
 
-    def __init__(self, file_name: str, key: Callable[[R], tuple[str, ...]]) -> None:
+    def __init__(self, file_name: str, key: Callable[[R], tuple[str, ...]], named: str) -> None:
         self.file_name = file_name
         self.key = key
+        self.named = named  # what the key is, in words: "visit, test and time"
         self.current: str | None = None
-        self.keys: dict[tuple[str, ...], int] = {}
+        # The current subject's rows by natural key: their line and record, to tell a repeated row from a conflict.
+        self.keys: dict[tuple[str, ...], tuple[int, R]] = {}
         self.closed: set[str] = set()
 
     def admit(self, record: R, line: int) -> None:
@@ -184,8 +188,12 @@ class _SubjectBlocks(Generic[R]):
                 self.closed.add(self.current)
             self.current, self.keys = subject_id, {}
         if key in self.keys:
-            raise RowError(None, f"duplicate of line {self.keys[key]} (same {', '.join(key)})")
-        self.keys[key] = line
+            first, earlier = self.keys[key]
+            if earlier == record:
+                raise RowError(None, f"duplicate of line {first} (same {self.named}, same values)")
+            # The values are not shown: they are patient data; the lines say where to look.
+            raise RowError(None, f"same {self.named} as line {first}, different values; keep the right one")
+        self.keys[key] = (line, record)
 
 
 def _site_of(package: Package, index: Mapping[str, str], subject_id: str) -> Site:
@@ -197,7 +205,8 @@ def _site_of(package: Package, index: Mapping[str, str], subject_id: str) -> Sit
 
 def read_measurements(package: Package, index: Mapping[str, str]) -> Iterator[tuple[int, Measurement] | Reject]:
     """Each measurements.csv row as (line, Measurement) or a Reject."""
-    blocks = _SubjectBlocks[Measurement](MEASUREMENTS, lambda m: (m.visit.code, m.test_code, m.collected_at))
+    blocks = _SubjectBlocks[Measurement](MEASUREMENTS, lambda m: (m.visit.code, m.test_code, m.collected_at),
+                                         "visit, test and time")
     return read_records(
         package.csv_path(MEASUREMENTS), MEASUREMENTS, lambda row: _measurement(package, index, row), blocks.admit,
         package.dialect,
@@ -219,6 +228,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
     unit: str | None = None
     low = high = None
     value: Decimal | int | Code | str
+    comparator = None
     if test.value_type == "quantity":
         source_unit, target = _unit(package, row, test)
         unit = target
@@ -229,7 +239,9 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
             except ConversionError as error:  # the table's rules are checked when loaded; kept for safety
                 raise RowError("unit", f"cannot be converted for test {test.code}: {error}") from error
 
-        number = _decimal(row, "value")
+        censored = _CENSORED.match(text)
+        comparator = censored.group(1) if censored else None
+        number = _decimal({"value": censored.group(2)} if censored else row, "value")
         assert number is not None
         value = converted(number)
         low, high = _decimal(row, "ref_low"), _decimal(row, "ref_high")
@@ -276,6 +288,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
         low=low,
         high=high,
         interpretation=interpretation,
+        comparator=comparator,
     )
 
 
@@ -301,7 +314,7 @@ def read_administrations(
     package: Package, index: Mapping[str, str]
 ) -> Iterator[tuple[int, Administration] | Reject]:
     """Each administrations.csv row as (line, Administration) or a Reject."""
-    blocks = _SubjectBlocks[Administration](ADMINISTRATIONS, lambda a: (a.product_code, a.start))
+    blocks = _SubjectBlocks[Administration](ADMINISTRATIONS, lambda a: (a.product_code, a.start), "product and start")
     return read_records(
         package.csv_path(ADMINISTRATIONS), ADMINISTRATIONS, lambda row: _administration(package, index, row),
         blocks.admit, package.dialect,
@@ -357,6 +370,8 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
         route_display=route.display if route else None,
         route_codes=(route.over_period if end and route.over_period else route.codes) if route else (),
         not_given_reason=row.get("not_given_reason"),
+        product_form=product.form,
+        lot=row.get("lot"),
     )
 
 

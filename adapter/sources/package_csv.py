@@ -6,6 +6,13 @@ Each file's columns are compiled from its JSON Schema (``schemas/trial-package-*
 record with a per-file parser and lets the file's own check admit it (or reject it
 as a duplicate). Whole-file problems (a missing file, a missing or unknown column,
 UTF-16 text) are ``InputError``: no row of such a file can be read reliably.
+
+A package may declare how its files are written (``Dialect``, package.yaml ``csv``):
+delimiter, decimal comma, date and time formats, header case, renamed and ignored
+columns. Cells are brought to the documented form (ISO 8601 dates, decimal point)
+before they are checked, so the row parsers see one form whatever the export was.
+Without a declaration the strict default holds; a header that looks semicolon-
+separated gets a hint naming the setting.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from adapter.errors import ConfigError, InputError
-from adapter.sources.package_descriptor import CSV_SCHEMAS, schema
+from adapter.sources.package_descriptor import CSV_SCHEMAS, Dialect, schema
 
 # The JSON Schema keywords a CSV column schema may use: the reader compiles exactly these.
 COLUMN_KEYWORDS = frozenset({"type", "pattern", "enum", "maxLength", "description"})
@@ -32,6 +40,15 @@ MAX_HEADER_COLUMNS = 100
 SHOWN_NAMES = 10  # an error lists at most this many column names
 
 R = TypeVar("R")
+
+STRICT = Dialect()
+# The columns whose form a dialect changes: calendar dates, dates or times, numbers.
+DATE_COLUMNS = frozenset({"consent_date", "start_date", "end_date"})
+MOMENT_COLUMNS = frozenset({"collected_at", "start", "end"})
+NUMBER_COLUMNS = frozenset({"value", "ref_low", "ref_high", "dose"})
+# A number written with a decimal comma, possibly censored (<0,3): the one form rewritten to a decimal point.
+_COMMA_NUMBER = re.compile(r"^([<>]=?\s*)?[+-]?([0-9]+(,[0-9]*)?|,[0-9]+)$")
+_POINT_NUMBER = re.compile(r"^([<>]=?\s*)?[+-]?[0-9]*\.[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -107,8 +124,8 @@ def shown(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
 
 
-def read_header(path: Path, file_name: str) -> list[str]:
-    """Check a CSV file's header against its schema; the columns in file order.
+def read_header(path: Path, file_name: str, dialect: Dialect = STRICT) -> list[str | None]:
+    """Check a CSV file's header against its schema; the columns in file order (None: a column to ignore).
 
     The header is bounded (``MAX_HEADER_CHARS``, ``MAX_HEADER_COLUMNS``) and every check is linear in it.
     """
@@ -116,23 +133,31 @@ def read_header(path: Path, file_name: str) -> list[str]:
         first = stream.readline(MAX_HEADER_CHARS + 1)
     if len(first) > MAX_HEADER_CHARS:
         raise InputError(f"its header line is longer than {MAX_HEADER_CHARS} characters", source=str(path), line=1)
-    header = next(csv.reader([first]), None) if first.strip() else None
+    header = next(csv.reader([first], delimiter=dialect.delimiter), None) if first.strip() else None
     if header is None:
         raise InputError("is empty; its first line must name the columns", source=str(path), line=1)
     if len(header) > MAX_HEADER_COLUMNS:
         raise InputError(f"its header has {len(header)} columns; at most {MAX_HEADER_COLUMNS} are accepted",
                          source=str(path), line=1)
-    names = [name.strip() for name in header]
+    written = [name.strip() for name in header]
     known = columns(file_name)
-    for name in names:
+    for name in written:
         if _bad_text(name):
             raise InputError("a column name is not valid UTF-8 text; save the file as UTF-8", source=str(path), line=1)
-    if duplicated := sorted(name for name, count in Counter(names).items() if count > 1):
+    # The dialect's header case, renamed and ignored columns; None marks a column not read.
+    names = [None if (key := dialect.key(n)) in dialect.ignore else dialect.rename.get(key, key) for n in written]
+    read = [n for n in names if n is not None]
+    if duplicated := sorted(name for name, count in Counter(read).items() if count > 1):
         raise InputError(f"column(s) named twice: {_names(duplicated, str)}", source=str(path), line=1)
-    if unknown := [n for n in names if n not in known]:
-        raise InputError(f"unknown column(s) {_names(unknown)}; the columns are {', '.join(known)}",
+    if unknown := [n for n in read if n not in known]:
+        if dialect.delimiter != ";" and any(";" in n for n in unknown):
+            hint = ("the header holds ';', so the file looks semicolon-separated: declare it in package.yaml "
+                    "(csv: {delimiter: ';'}, and decimal: ',' if its numbers use a decimal comma)")
+        else:
+            hint = "an export's own columns can be renamed or ignored in package.yaml (csv: rename, ignore)"
+        raise InputError(f"unknown column(s) {_names(unknown)}; the columns are {', '.join(known)}; {hint}",
                          source=str(path), line=1)
-    if missing := [n for n, c in known.items() if c.required and n not in names]:
+    if missing := [n for n, c in known.items() if c.required and n not in read]:
         raise InputError(f"required column(s) missing: {', '.join(missing)}", source=str(path), line=1)
     return names
 
@@ -164,12 +189,14 @@ def _bad_text(value: str) -> bool:
     return _UNDECODED.search(value) is not None
 
 
-def csv_rows(path: Path, file_name: str) -> Iterator[tuple[int, dict[str, str]] | Reject]:
-    """Each row of a CSV file as (line, {column: stripped non-empty value}), or a Reject."""
-    names = read_header(path, file_name)
+def csv_rows(
+    path: Path, file_name: str, dialect: Dialect = STRICT
+) -> Iterator[tuple[int, dict[str, str]] | Reject]:
+    """Each row of a CSV file as (line, {column: stripped non-empty value in the documented form}), or a Reject."""
+    names = read_header(path, file_name, dialect)
     known = columns(file_name)
     with _open_text(path) as stream:
-        reader = csv.reader(stream)
+        reader = csv.reader(stream, delimiter=dialect.delimiter)
         next(reader)
         last_line = reader.line_num
         while True:
@@ -185,21 +212,25 @@ def csv_rows(path: Path, file_name: str) -> Iterator[tuple[int, dict[str, str]] 
             if not fields:
                 continue  # a blank line is not a row
             try:
-                yield line, _cells(fields, names, known)
+                yield line, _cells(fields, names, known, dialect)
             except RowError as error:
                 yield Reject(file_name, line, error.column, error.reason)
 
 
-def _cells(fields: list[str], names: list[str], known: Mapping[str, Column]) -> dict[str, str]:
+def _cells(
+    fields: list[str], names: list[str | None], known: Mapping[str, Column], dialect: Dialect
+) -> dict[str, str]:
     if len(fields) < len(names):
-        missing = names[len(fields):]
+        missing = [n for n in names[len(fields):] if n is not None] or ["(an ignored column)"]
         raise RowError(missing[0], f"has {len(fields)} fields but the header has {len(names)}; "
                        f"missing: {', '.join(missing)}")
     if len(fields) > len(names):
-        raise RowError(None, f"has {len(fields)} fields but the header has {len(names)}; "
-                       f"remove the extra values after column {names[-1]} (or quote values that hold commas)")
+        raise RowError(None, f"has {len(fields)} fields but the header has {len(names)}; remove the extra values "
+                       f"after the last column (or quote values that hold a '{dialect.delimiter}')")
     row = {}
     for name, raw in zip(names, fields, strict=True):
+        if name is None:
+            continue  # a column package.yaml says to ignore
         value = raw.strip()
         if _bad_text(value):
             bad = _UNDECODED.search(value)
@@ -209,6 +240,8 @@ def _cells(fields: list[str], names: list[str], known: Mapping[str, Column]) -> 
         if "\x00" in value:
             raise RowError(name, "contains a NUL byte")
         if value:
+            if dialect is not STRICT:
+                value = _standard_form(name, value, dialect)
             if (problem := check_cell(known[name], value)) is not None:
                 raise RowError(name, problem)
             row[name] = value
@@ -218,15 +251,53 @@ def _cells(fields: list[str], names: list[str], known: Mapping[str, Column]) -> 
     return row
 
 
+def _standard_form(name: str, value: str, dialect: Dialect) -> str:
+    """A cell written in the package's dialect, in the documented form (ISO 8601, decimal point)."""
+    if name in NUMBER_COLUMNS and dialect.decimal == ",":
+        if _COMMA_NUMBER.match(value):
+            return value.replace(",", ".")
+        if _POINT_NUMBER.match(value):
+            raise RowError(name, "has a decimal point, but package.yaml declares a decimal comma (csv: decimal)")
+    if name in DATE_COLUMNS and dialect.date_format:
+        return _parsed(name, value, dialect.date_format, "date_format").date().isoformat()
+    if name in MOMENT_COLUMNS and (dialect.datetime_format or dialect.date_format):
+        # A time column may hold a date alone (its precision is kept): the date format is tried first.
+        if dialect.date_format and (not dialect.datetime_format or _fits(value, dialect.date_format)):
+            return _parsed(name, value, dialect.date_format, "date_format").date().isoformat()
+        assert dialect.datetime_format is not None
+        return _parsed(name, value, dialect.datetime_format, "datetime_format").isoformat()
+    return value
+
+
+def _fits(value: str, form: str) -> bool:
+    try:
+        datetime.strptime(value, form)
+    except ValueError:
+        return False
+    return True
+
+
+def _parsed(name: str, value: str, form: str, setting: str) -> datetime:
+    # A naive result is a local time: the row parser gives it the site's zone. %z reads an offset.
+    try:
+        return datetime.strptime(value, form)
+    except ValueError as error:  # the value is not repeated: it is patient data
+        raise RowError(name, f"does not have the form {form} (package.yaml csv: {setting})") from error
+
+
 def read_records(
-    path: Path, file_name: str, parse: Callable[[Mapping[str, str]], R], admit: Callable[[R, int], None]
+    path: Path,
+    file_name: str,
+    parse: Callable[[Mapping[str, str]], R],
+    admit: Callable[[R, int], None],
+    dialect: Dialect = STRICT,
 ) -> Iterator[tuple[int, R] | Reject]:
     """Each row of a package CSV file as (line, record) or a Reject.
 
     ``parse`` makes a record of a row's cells; ``admit(record, line)`` checks it against the rows before it
     (duplicates) and remembers it. Either raises ``RowError`` to reject the row.
     """
-    for item in csv_rows(path, file_name):
+    for item in csv_rows(path, file_name, dialect):
         if isinstance(item, Reject):
             yield item
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,27 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """How the package's CSV files are written (package.yaml ``csv``); the defaults are the strict format.
+
+    ``rename`` maps a column name as written (case-folded when ``header_case`` is ``any``)
+    to the package column; ``ignore`` lists columns not read (same folding).
+    """
+
+    delimiter: str = ","
+    decimal: str = "."
+    date_format: str | None = None
+    datetime_format: str | None = None
+    header_case: str = "exact"
+    rename: Mapping[str, str] = field(default_factory=dict)
+    ignore: frozenset[str] = frozenset()
+
+    def key(self, name: str) -> str:
+        """A column name as compared: folded to lower case when the header's case does not matter."""
+        return name.casefold() if self.header_case == "any" else name
+
+
+@dataclass(frozen=True)
 class Package:
     """A loaded package descriptor with everything the row readers need."""
 
@@ -56,6 +77,7 @@ class Package:
     tables: CodeTables
     # The study's ClinicalTrials.gov record when package.yaml names one (push maps it too).
     record: Study | None = None
+    dialect: Dialect = Dialect()
 
     def csv_path(self, name: str) -> Path:
         return self.root / name
@@ -118,6 +140,7 @@ def load_package(path: str | Path) -> Package:
         visits=MappingProxyType(visits),
         tables=tables,
         record=record,
+        dialect=_dialect(data.get("csv", {}), descriptor),
     )
 
 
@@ -136,6 +159,22 @@ def _record(root: Path, record: str, nct_id: str, descriptor: Path) -> Study:
     if not study.arm_labels():
         raise InputError(f"{record} lists no arms; list them in study/arms instead", source=str(descriptor))
     return study
+
+
+def _dialect(declared: Mapping[str, Any], descriptor: Path) -> Dialect:
+    dialect = Dialect(
+        delimiter=declared.get("delimiter", ","),
+        decimal=declared.get("decimal", "."),
+        date_format=declared.get("date_format"),
+        datetime_format=declared.get("datetime_format"),
+        header_case=declared.get("header_case", "exact"),
+    )
+    if dialect.decimal == dialect.delimiter:
+        raise InputError("the decimal mark cannot be the delimiter too (use delimiter ';' with decimal ',')",
+                         source=str(descriptor), field="csv/decimal")
+    rename = {dialect.key(name): column for name, column in declared.get("rename", {}).items()}
+    ignore = frozenset(dialect.key(name) for name in declared.get("ignore", ()))
+    return replace(dialect, rename=MappingProxyType(rename), ignore=ignore)
 
 
 def _zone(name: str | None, descriptor: Path, index: int) -> ZoneInfo | None:

@@ -243,14 +243,18 @@ tests:
 def test_duplicate_and_non_contiguous_rows_are_rejected(tmp_path: Path) -> None:
     content = measurements(
         GOOD_IL6,
-        GOOD_IL6.replace("12.5", "13.1"),  # same subject, visit, test and time
+        GOOD_IL6.replace("12.5", "13.1"),  # same subject, visit, test and time, another value
+        GOOD_IL6,  # the same row again
         "S2,SCR,IL6,1,pg/mL,2020-07-01T08:30+07:00,,,",
         "S1,D7,IL6,1,pg/mL,2020-07-08T08:30,,,",  # S1 again after S2
     )
     _, report = run(write_package(tmp_path, measurements=content))
-    assert [(r.line, r.column) for r in report.rejects] == [(3, None), (5, "subject_id")]
-    assert "duplicate of line 2" in report.rejects[0].reason
-    assert "must be contiguous" in report.rejects[1].reason
+    assert [(r.line, r.column) for r in report.rejects] == [(3, None), (4, None), (6, "subject_id")]
+    conflict, repeated = report.rejects[0].reason, report.rejects[1].reason
+    assert conflict == "same visit, test and time as line 2, different values; keep the right one"
+    assert "13.1" not in conflict and "12.5" not in conflict  # values are patient data
+    assert repeated == "duplicate of line 2 (same visit, test and time, same values)"
+    assert "must be contiguous" in report.rejects[2].reason
 
 
 @pytest.mark.parametrize(
@@ -274,7 +278,8 @@ def test_bad_subject_rows_are_rejected(tmp_path: Path, row: str, column: str, re
     reject = only_reject(report)
     assert (reject.file, reject.line, reject.column) == ("subjects.csv", 3, column)
     assert reason in reject.reason
-    assert [r["resourceType"] for r in resources] == ["Patient", "ResearchSubject"]
+    subject_level = [r["resourceType"] for r in resources if r["resourceType"] != "Organization"]  # not the sites
+    assert subject_level == ["Patient", "Consent", "ResearchSubject"]
 
 
 def test_a_measurement_of_a_rejected_subject_is_rejected_too(tmp_path: Path) -> None:
