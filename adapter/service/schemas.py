@@ -17,7 +17,7 @@ import jsonschema
 from adapter.export.formats import FORMATS as EXPORT_FORMATS
 from adapter.fhir.constants import NCT_PATTERN, is_nct_id
 from adapter.service.problems import ApiError
-from adapter.sources.loader import json_path
+from adapter.sources.loader import Validator, json_path
 from adapter.sync.modes import PULL_MODES
 
 # JSON Schema patterns are unanchored searches, hence the anchors; "$" still lets a trailing
@@ -89,8 +89,7 @@ def job_request_schema(servers: Iterable[str]) -> dict[str, Any]:
 
 def check(instance: Any, schema: Mapping[str, Any], prefix: Iterable[str | int] = ()) -> None:
     """Raise a 400 ``ApiError`` naming the failing path when ``instance`` does not fit ``schema``."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    error = jsonschema.exceptions.best_match(Validator(schema).iter_errors(instance))
     if error is None:
         return
     path = [*prefix, *error.absolute_path]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from adapter.errors import ConfigError, InputError
+from adapter.fhir.constants import is_nct_id
 from adapter.package import PackageMapping
 from adapter.records import Study
 from adapter.service.problems import ApiError
@@ -96,6 +97,9 @@ class StudyFiles:
         return scratch
 
     def _install(self, scratch: Path, study_id: str, title: str | None, source: str) -> tuple[StudyEntry, bool]:
+        if not is_nct_id(study_id):  # the readers check it; the folder name and the Location header depend on it
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise ApiError(400, "the study's NCT number is not NCT followed by 8 digits")
         if self.store.active_jobs(study_id):
             shutil.rmtree(scratch, ignore_errors=True)
             raise ApiError(409, f"study {study_id} has jobs queued or running; replace it when they end")

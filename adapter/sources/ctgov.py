@@ -31,8 +31,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from adapter.errors import InputError
 from adapter.records import (
     Agency,
@@ -53,7 +51,7 @@ from adapter.records import (
 from adapter.sources.ctgov_common import V2_FORMAT, XML_FORMAT, clean_text, clean_texts, detect_format
 from adapter.sources.ctgov_tables import CtgovTables, default_tables
 from adapter.sources.ctgov_xml import parse_clinical_study
-from adapter.sources.loader import json_path, schema_problem, unique_keys
+from adapter.sources.loader import Validator, json_path, schema_problem, unique_keys
 
 # The format names and detect_format live in ctgov_common (ctgov_xml needs them too);
 # callers may keep importing them from here.
@@ -91,10 +89,10 @@ def parse_studies(data: bytes, source: str, *, tables: CtgovTables | None = None
 
 
 @functools.cache
-def study_schema_validator() -> jsonschema.Draft202012Validator:
-    """The checker for one API v2 study object (the packaged JSON Schema)."""
+def study_schema_validator() -> Any:
+    """The checker for one API v2 study object (the packaged JSON Schema, read by the loader's ``Validator``)."""
     text = resources.files("adapter.sources").joinpath("schemas/ctgov-v2-study.schema.json").read_text("utf-8")
-    return jsonschema.Draft202012Validator(json.loads(text))
+    return Validator(json.loads(text))
 
 
 def _source_name(path: str | Path) -> str:

@@ -12,6 +12,11 @@ come through here, so they share one strictness and one error format:
   value appears only as a short scalar (``_short``), never whole; a YAML syntax
   error names line and column, never the text of the line.
 
+Schemas are checked by ``Validator``: Draft 2020-12, except that a ``pattern``'s ``$``
+ends the string as in ECMA-262 (the regex dialect JSON Schema names). Python's ``$``
+also matches before a final newline, which let ``"NCT04753476\n"`` pass
+``^NCT[0-9]{8}$``.
+
 ``load_checked(path, schema)`` does both steps; ``load_yaml`` (read only),
 ``schema_problem`` (check a document already in memory) and ``unique_keys`` (a
 ``json.loads`` hook) are the pieces, for readers with their own error type.
@@ -19,8 +24,10 @@ come through here, so they share one strictness and one error format:
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,17 +124,27 @@ def json_path(parts: Any) -> str:
     return text or "(document)"
 
 
-def schema_problem(
-    document: Any, schema: Mapping[str, Any] | jsonschema.Draft202012Validator
-) -> tuple[tuple[str | int, ...], str] | None:
+@functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema ``pattern`` compiled so that an unescaped ``$`` (at the end or before ``)`` or ``|``) ends the
+    string, as in ECMA-262, instead of also matching before a final newline as Python's ``$`` does."""
+    return re.compile(re.sub(r"(?<!\\)\$(?=$|[)|])", r"\\Z", pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{_short(instance)} does not match {pattern!r}")
+
+
+Validator: Any = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+
+
+def schema_problem(document: Any, schema: Mapping[str, Any] | Any) -> tuple[tuple[str | int, ...], str] | None:
     """The most relevant way ``document`` breaks ``schema``: (path in the document, short message), or None.
 
-    ``schema`` may be a ready validator, for a schema that checks many documents.
+    ``schema`` may be a ready ``Validator``, for a schema that checks many documents.
     """
-    if isinstance(schema, jsonschema.Draft202012Validator):
-        validator = schema
-    else:
-        validator = jsonschema.Draft202012Validator(schema)
+    validator = schema if hasattr(schema, "iter_errors") else Validator(schema)
     problem = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if problem is None:
         return None

@@ -244,3 +244,22 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(client: FlaskClient, capl
     lines = [record.getMessage() for record in caplog.records if "/api/v1/jobs" in record.getMessage()]
     assert len(lines) == 1 and "\n" not in lines[0] and "\x1b" not in lines[0], lines
     assert "/api/v1/jobs\\n2026-12-01 INFO GET" in lines[0]
+
+
+# --- 9. The NCT number is matched whole ------------------------------------------------------------------
+
+
+def test_a_package_whose_nct_number_ends_in_a_newline_is_refused(client: FlaskClient, tmp_path: Path) -> None:
+    descriptor = (SEED_STUDY.parent / "package.yaml").read_bytes()
+    newline = descriptor.replace(b"nct_id: NCT04753476", b'nct_id: "NCT04753476\\n"')
+    assert newline != descriptor
+    status, body = post_zip(client, package_zip(package_yaml=newline))
+    assert status == 400, body
+    assert stored(tmp_path) == []
+
+
+def test_a_record_whose_nct_number_ends_in_a_newline_is_refused(client: FlaskClient, tmp_path: Path) -> None:
+    record = SEED_STUDY.read_bytes().replace(b'"nctId": "NCT04753476"', b'"nctId": "NCT04753476\\n"', 1)
+    response = client.post("/api/v1/studies", data=record, content_type="application/json", headers=AUTH)
+    assert response.status_code == 400, response.json
+    assert stored(tmp_path) == []

@@ -112,3 +112,9 @@ def test_a_container_is_named_by_its_kind_never_printed(document: object, schema
     problem = schema_problem(document, schema)
     assert problem is not None and problem[0] == ("rows",)
     assert "xxx" not in problem[1] and problem[1].startswith(("an object", "an array")), problem[1]
+
+
+def test_a_pattern_dollar_ends_the_string_as_in_json_schema() -> None:
+    schema = {"type": "string", "pattern": "^NCT[0-9]{8}$"}
+    assert schema_problem("NCT04753476", schema) is None
+    assert schema_problem("NCT04753476\n", schema) is not None  # Python's $ alone lets the newline through
