@@ -278,8 +278,7 @@ def test_bad_subject_rows_are_rejected(tmp_path: Path, row: str, column: str, re
     reject = only_reject(report)
     assert (reject.file, reject.line, reject.column) == ("subjects.csv", 3, column)
     assert reason in reject.reason
-    subject_level = [r["resourceType"] for r in resources if r["resourceType"] != "Organization"]  # not the sites
-    assert subject_level == ["Patient", "Consent", "ResearchSubject"]
+    assert [r["resourceType"] for r in resources] == ["Patient", "ResearchSubject"]
 
 
 def test_a_measurement_of_a_rejected_subject_is_rejected_too(tmp_path: Path) -> None:
