@@ -17,6 +17,9 @@ package with a broken file fails before anything is written anywhere.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -163,21 +166,53 @@ def map_package(
 def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = False) -> Report:
     """Map the package at ``path`` into ``out``: ``<Type>.ndjson``, ``rejects.ndjson``, ``report.json``.
 
-    Streams: one resource in memory at a time. ``report.json`` is written last, so a
-    run stopped by ``strict`` or an error leaves none.
+    The study's own resources (ResearchStudy, its Organizations, Locations, ...) are written too
+    when the package names its ClinicalTrials.gov record, so ``trialfhir push out/`` has all it needs.
+    Streams: one resource in memory at a time. Everything is written to a temporary folder
+    beside ``out`` that replaces ``out`` only when the run completes: a failed run (a bad
+    descriptor, ``strict`` stopping at a reject, a full disk) leaves the previous output as it was.
     """
+    from adapter.studybundle import study_resources  # a peer at this layer; only map package needs it
+
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").unlink(missing_ok=True)
-    with ExitStack() as stack:
-        streams = {
-            name: stack.enter_context((folder / f"{name}.ndjson").open("w", encoding="utf-8", newline="\n"))
-            for name in (*PACKAGE_TYPES, "rejects")
-        }
-        rejects = streams["rejects"]
-        mapping = map_package(path, strict=strict, on_reject=lambda r: rejects.write(dumps(r.as_json()) + "\n"))
-        for resource in mapping:
-            streams[resource["resourceType"]].write(dumps(resource) + "\n")
-    report = mapping.report
-    (folder / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        with ExitStack() as stack:
+            streams: dict[str, Any] = {}
+
+            def write(name: str, line: str) -> None:
+                if name not in streams:
+                    streams[name] = stack.enter_context((work / f"{name}.ndjson").open("w", encoding="utf-8",
+                                                                                        newline="\n"))
+                streams[name].write(line + "\n")
+
+            (work / "rejects.ndjson").touch()
+            mapping = map_package(path, strict=strict, on_reject=lambda r: write("rejects", dumps(r.as_json())))
+            record = mapping.package.record
+            written: set[tuple[str, str]] = set()
+            for resource in study_resources(record) if record else ():
+                key = (resource["resourceType"], resource["id"])
+                if key not in written:  # a sponsor may also be a collaborator: one Organization
+                    written.add(key)
+                    write(resource["resourceType"], dumps(resource))
+            for resource in mapping:
+                write(resource["resourceType"], dumps(resource))
+        report = mapping.report
+        (work / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+        _replace(folder, work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return report
+
+
+def _replace(folder: Path, work: Path) -> None:
+    """Put the completed ``work`` folder in the place of ``folder`` (moved aside first, removed after)."""
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        folder.rename(old)
+    work.rename(folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

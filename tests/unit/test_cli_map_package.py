@@ -18,10 +18,12 @@ def test_the_seed_package_maps_cleanly(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["map", "package", str(SEED), "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "measurements.csv: read 4640, mapped 4640, rejected 0" in out
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "MedicationAdministration.ndjson", "Observation.ndjson", "Patient.ndjson", "ResearchSubject.ndjson",
-        "rejects.ndjson", "report.json",
-    ]
+    names = {p.name for p in tmp_path.iterdir()}
+    # The study's own resources too (its record is in the package), so 'push' of this folder has its ResearchStudy.
+    assert {"ResearchStudy.ndjson", "Organization.ndjson", "Location.ndjson", "Patient.ndjson",
+            "ResearchSubject.ndjson", "Observation.ndjson", "MedicationAdministration.ndjson",
+            "rejects.ndjson", "report.json"} <= names
+    assert not [name for name in names if name.startswith(".")]  # no temporary folder left behind
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["reconciles"] is True
 
 
@@ -43,6 +45,17 @@ def test_strict_stops_with_the_place_of_the_first_bad_row(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert err.startswith("trialfhir: error: measurements.csv:2: unit: unknown unit 'furlong'")
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_a_failed_run_leaves_the_previous_output_as_it_was(tmp_path: Path) -> None:
+    package = write_package(tmp_path / "p", measurements=measurements("S1,SCR,IL6,12.5,pg/mL,2020-07-01T08:30,,,"))
+    out = tmp_path / "out"
+    assert main(["map", "package", str(package), "-o", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (package / "measurements.csv").write_text(measurements("S1,SCR,IL6,12.5,furlong,2020-07-01T08:30,,,"))
+    assert main(["map", "package", str(package), "-o", str(out), "--strict"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "p"]  # the temporary folder is gone
 
 
 def test_a_folder_without_package_yaml_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
