@@ -10,6 +10,7 @@ Reading and mapping are the engine's: ``adapter.sources.ctgov``, ``adapter.sync.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,7 +41,10 @@ class StudyFiles:
         self.root = root
         self.store = store
         self._scratch = root / ".incoming"
+        # Left by a process that died mid-upload: the data folder's lock makes this process the only user.
+        shutil.rmtree(self._scratch, ignore_errors=True)
         self._scratch.mkdir(parents=True, exist_ok=True)
+        self._installing = threading.Lock()  # one swap of study folders at a time
 
     def source(self, entry: StudyEntry) -> Path:
         """The record file or package folder of a stored study (what ``open_input`` takes)."""
@@ -97,19 +101,24 @@ class StudyFiles:
         return scratch
 
     def _install(self, scratch: Path, study_id: str, title: str | None, source: str) -> tuple[StudyEntry, bool]:
-        if not is_nct_id(study_id):  # the readers check it; the folder name and the Location header depend on it
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise ApiError(400, "the study's NCT number is not NCT followed by 8 digits")
-        if self.store.active_jobs(study_id):
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise ApiError(409, f"study {study_id} has jobs queued or running; replace it when they end")
-        target = self.root / study_id
+        """Move the checked upload into place, replacing the study's folder; the scratch folder never stays."""
         retired = self._scratch / f"old-{uuid.uuid4().hex}"
-        if target.exists():
-            target.rename(retired)
-        scratch.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
-        created = self.store.put_study(study_id, title, source)
+        try:
+            if not is_nct_id(study_id):  # the readers check it; the folder name and the Location header depend on it
+                raise ApiError(400, "the study's NCT number is not NCT followed by 8 digits")
+            # Two uploads of one study at once would both move the old folder away (FileNotFoundError)
+            # or find the other's folder in place: the swap and its record are one step.
+            with self._installing:
+                if self.store.active_jobs(study_id):
+                    raise ApiError(409, f"study {study_id} has jobs queued or running; replace it when they end")
+                target = self.root / study_id
+                if target.exists():
+                    target.rename(retired)
+                scratch.rename(target)
+                created = self.store.put_study(study_id, title, source)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # still there only when the install failed
+            shutil.rmtree(retired, ignore_errors=True)
         entry = self.store.study(study_id)
         assert entry is not None
         return entry, created

@@ -22,7 +22,7 @@ from adapter.service.runner import JobContext, JobResult, JobRunner
 from adapter.service.store import JobStore
 from adapter.sources.package_descriptor import load_package
 from adapter.sync.inputs import open_input
-from tests.unit.service.conftest import AUTH, SEED_STUDY
+from tests.unit.service.conftest import AUTH, SEED_STUDY, AppFactory
 from tests.unit.sources.test_loader import BOMB
 from tests.unit.sources.trialpackage import SUBJECT_ROWS, SUBJECTS_HEADER, csv, write_package
 
@@ -263,3 +263,36 @@ def test_a_record_whose_nct_number_ends_in_a_newline_is_refused(client: FlaskCli
     response = client.post("/api/v1/studies", data=record, content_type="application/json", headers=AUTH)
     assert response.status_code == 400, response.json
     assert stored(tmp_path) == []
+
+
+# --- 10. Parallel uploads of one study -------------------------------------------------------------------
+
+
+def test_parallel_uploads_of_one_study_all_succeed_and_leave_no_scratch(make_app: AppFactory, tmp_path: Path) -> None:
+    app = make_app()
+    record = SEED_STUDY.read_bytes()
+    start = threading.Barrier(12)
+    statuses: list[int] = []
+
+    def upload() -> None:
+        client = app.test_client()
+        start.wait()
+        for _ in range(3):
+            response = client.post("/api/v1/studies", data=record, content_type="application/json", headers=AUTH)
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=upload) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [200] * 35 + [201], statuses
+    assert stored(tmp_path) == ["NCT04753476"]
+    assert list((tmp_path / "data" / "studies" / ".incoming").iterdir()) == []
+
+
+def test_scratch_left_by_a_dead_process_is_removed_at_start(make_app: AppFactory, tmp_path: Path) -> None:
+    leftover = tmp_path / "data" / "studies" / ".incoming" / "0123abcd"
+    leftover.mkdir(parents=True)
+    make_app()
+    assert not leftover.exists()
