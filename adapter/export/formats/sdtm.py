@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from adapter.errors import MappingError
@@ -9,6 +10,7 @@ from adapter.export.formats import ExportReport
 from adapter.export.sdtm.build import build_sdtm
 from adapter.export.sdtm.check import check
 from adapter.export.sdtm.model import SdtmResult
+from adapter.export.sdtm.terms import load_ct
 
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
@@ -24,9 +26,15 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
 
 
 def _write(result: SdtmResult, out: Path, study_id: str, raw_csv: bool) -> dict[str, int]:
-    from adapter.export.sdtm.xpt import write_sdtm  # pandas and pyreadstat load only when writing
+    # pandas, pyreadstat and odmlib load only when writing
+    from adapter.export.sdtm.define import build_define, write_define
+    from adapter.export.sdtm.xpt import variable_lengths, write_sdtm
 
     written = write_sdtm(result, out, study_id=study_id, raw_csv=raw_csv)
+    lengths = {name: variable_lengths(dataset) for name, dataset in result.datasets.items()}
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    document = build_define(result, lengths, load_ct(), study_id=study_id, created=created)
+    written["define"] = [write_define(document, out)]
     counts = {}
     for name, paths in written.items():
         for path in paths:

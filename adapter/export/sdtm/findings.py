@@ -102,7 +102,7 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
         row.update({
             f"{p}ORRESU": terms.units.get(str(reported.get("code")), str(reported.get("unit") or ""))
             if reported.get("code") != standard.get("code") else terms.unit(standard.get("code"), test),
-            f"{p}STRESN": float(value) if isinstance(value, int | float) else None,
+            f"{p}STRESN": to_float(value),
             f"{p}STRESU": terms.unit(standard.get("code"), test),
         })  # fmt: skip
     if p == "LB":
@@ -115,7 +115,7 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
             LBSTNRLO=to_float(low), LBSTNRHI=to_float(high), LBNRIND=_nrind(observation, terms),
         )  # fmt: skip
     elif p == "RS":
-        row.update(RSCAT=test.cat, RSSTRESN=float(value) if isinstance(value, int | float) else None)
+        row.update(RSCAT=test.cat, RSSTRESN=to_float(value))
     elif p == "MB":
         row.update(MBTSTDTL=test.detail, MBSPEC=test.spec, MBLOINC=loinc, MBSTRESC=text.upper(),
                    MBNRIND=_nrind(observation, terms))

@@ -45,7 +45,7 @@ def write_csv(dataset: Dataset, path: Path, *, raw: bool = False) -> None:
             writer.writerow([cell(row.get(name)) for name in dataset.spec.names])
 
 
-def _lengths(dataset: Dataset) -> dict[str, int]:
+def variable_lengths(dataset: Dataset) -> dict[str, int]:
     """Bytes of the longest value of each character variable (at least 1); 8 for numbers."""
     lengths = {}
     for variable in dataset.spec.variables:
@@ -96,7 +96,7 @@ def write_sdtm(
     files: dict[str, list[Path]] = {}
     described = []
     for name, dataset in result.datasets.items():
-        lengths = _lengths(dataset)
+        lengths = variable_lengths(dataset)
         csv_path, xpt_path = out / f"{name.lower()}.csv", out / f"{name.lower()}.xpt"
         write_csv(dataset, csv_path, raw=raw_csv)
         write_xpt(dataset, xpt_path)
