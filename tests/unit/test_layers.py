@@ -6,7 +6,8 @@ The layers, lowest first (docs/ARCHITECTURE.md draws them):
 1. ``sources``, ``settings``, ``auth``: reading inputs and configuration
 2. ``mappers``: records to FHIR resources
 3. ``client``, ``package``, ``studybundle``: one server conversation, one mapping run
-4. ``sync``, ``export``: whole jobs; peers, neither imports the other
+4. ``sync``, ``export``: whole jobs; peers, neither imports the other; ``engines`` (the export views
+   on DuckDB), which export calls and which imports neither
 5. ``service``, ``cli``, ``demo``: the edges a user drives
 """
 
@@ -35,12 +36,19 @@ LAYERS: dict[str, int] = {
     "adapter.studybundle": 3,
     "adapter.sync": 4,
     "adapter.export": 4,
+    "adapter.engines": 4,
     "adapter.service": 5,
     "adapter.cli": 5,
     "adapter.demo": 5,
 }
 # Peers at one layer that must not know each other.
-SEPARATE = {("adapter.sync", "adapter.export"), ("adapter.export", "adapter.sync")}
+SEPARATE = {
+    ("adapter.sync", "adapter.export"),
+    ("adapter.export", "adapter.sync"),
+    # The engines run the export views; export calls them, never the other way, and they never push.
+    ("adapter.engines", "adapter.export"),
+    ("adapter.engines", "adapter.sync"),
+}
 MAX_LINES = 400
 
 

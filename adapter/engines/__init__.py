@@ -1,0 +1,1 @@
+"""Engines that run the export views at scale: SQL on FHIR ViewDefinitions compiled to DuckDB SQL."""

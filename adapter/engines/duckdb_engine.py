@@ -1,0 +1,113 @@
+"""Run the export views on DuckDB: NDJSON folder in, one CSV or Parquet table per view out.
+
+DuckDB runs in process, streams the NDJSON files, and writes with its own CSV and
+Parquet writers. Memory is bounded by ``memory_limit``; what does not fit spills
+to ``temp_directory``. The tables match the Python writer's (adapter/export/tables.py)
+cell for cell except where a value now leaves as it was written: a decimal keeps
+its digits (``2.40`` stays ``2.40``, ``1.0`` stays ``1.0`` in CSV; Parquet stores
+numbers as doubles, as before).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+
+from adapter.engines.duckdb_sql import MACROS, CompiledView, compile_view, quote, sources
+from adapter.engines.views import NUMBER_TYPES, View, default_view, load_views
+from adapter.errors import ConfigError, InputError
+from adapter.fhir.ndjson import read_file, resource_files
+
+FORMATS = ("csv", "parquet")
+MEMORY_LIMIT = "2GB"
+# Messages our SQL raises on purpose (duckdb_sql.MACROS); they name no values, so they may be shown.
+_OWN_ERRORS = ("several values where", "a resource of another type", "where path gave", "FHIRPath:")
+
+
+def connect(*, memory_limit: str = MEMORY_LIMIT, temp_directory: str | Path | None = None,
+            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with bounded memory, a spill folder and the FHIRPath macros."""
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    if threads:
+        config["threads"] = threads
+    connection = duckdb.connect(config=config)
+    if temp_directory is not None:
+        connection.execute(f"SET temp_directory = {quote(str(temp_directory))}")
+    connection.execute(MACROS)
+    return connection
+
+
+def views_by_type(views: Mapping[str, View], resource_types: Sequence[str]) -> list[View]:
+    """The views to run for the types present: each type's own views, else its default table."""
+    chosen: list[View] = []
+    for resource_type in resource_types:
+        own = [view for view in views.values() if view["resource"] == resource_type]
+        chosen += own or [default_view(resource_type)]
+    return chosen
+
+
+def write_tables(
+    folder: str | Path,
+    output: str | Path,
+    fmt: str = "csv",
+    *,
+    views_folder: str | Path | None = None,
+    memory_limit: str = MEMORY_LIMIT,
+    threads: int | None = None,
+) -> dict[str, tuple[Path, int]]:
+    """Write one table per view of the types in ``folder`` to ``output``; returns {view name: (file, rows)}."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
+    files = resource_files(folder)
+    views = views_by_type(load_views(views_folder), list(files))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, tuple[Path, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="duckdb-spill-", dir=out) as spill:
+        connection = connect(memory_limit=memory_limit, temp_directory=spill, threads=threads)
+        try:
+            for view in views:
+                paths = [str(p) for p in files[view["resource"]]]
+                compiled = compile_view(view, sources(paths))
+                target = out / f"{compiled.name}.{fmt}"
+                try:
+                    count = _copy(connection, compiled, target, fmt)
+                except duckdb.Error as error:
+                    raise _input_error(error, compiled, files[view["resource"]]) from None
+                written[compiled.name] = (target, count)
+        finally:
+            connection.close()
+    return written
+
+
+def _copy(connection: duckdb.DuckDBPyConnection, compiled: CompiledView, target: Path, fmt: str) -> int:
+    if fmt == "csv":
+        # CRLF as Python's csv module writes it, so both engines give the same bytes.
+        options = "FORMAT csv, HEADER true, NEW_LINE '\r\n'"
+        query = compiled.sql
+    else:
+        # Parquet types as the tables always had them: numbers as doubles, everything else text.
+        cells = [_parquet_cell(name, kind) for name, kind in zip(compiled.columns, compiled.types, strict=True)]
+        query = f"SELECT {', '.join(cells)} FROM ({compiled.sql})"  # noqa: S608 - compiled from view files
+        options = "FORMAT parquet"
+    row = connection.execute(f"COPY ({query}) TO {quote(str(target))} ({options})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _parquet_cell(name: str, kind: str | None) -> str:
+    column = '"' + name.replace('"', '""') + '"'
+    return f"CAST({column} AS {'DOUBLE' if kind in NUMBER_TYPES else 'VARCHAR'}) AS {column}"
+
+
+def _input_error(error: duckdb.Error, compiled: CompiledView, paths: Sequence[Path]) -> InputError:
+    """The error a bad input line gets: found again by the Python reader, which names file and line."""
+    for path in paths:
+        for _ in read_file(path, compiled.resource):  # raises the InputError naming file, line and field
+            pass
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    # DuckDB's own messages may quote a value from a record; ours name none.
+    reason = message if any(own in message for own in _OWN_ERRORS) else f"DuckDB failed ({type(error).__name__})"
+    return InputError(f"view {compiled.name}: {reason}", source=str(paths[0].parent))
