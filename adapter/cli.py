@@ -230,6 +230,34 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_check_sdtm(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check-sdtm",
+        help="check a written SDTM folder offline: required variables, keys, --SEQ, ISO 8601, CT, XPT, define.xml",
+        description="Read every .xpt of an SDTM folder back and check the rules a reviewer's first pass applies; "
+        "each finding names its rule and where the rule comes from (SDTMIG 3.4, SAS XPORT v5, Define-XML 2.1). "
+        "Exit status 1 when anything is found. Nothing leaves the machine.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  trialfhir export pulled/ --format sdtm -o sdtm/\n  trialfhir check-sdtm sdtm/\n\n"
+        "See docs/export.md.",
+    )
+    check.add_argument("folder", metavar="DIR", help="the SDTM folder (as 'trialfhir export --format sdtm' writes it)")
+    check.set_defaults(handler=run_check_sdtm)
+
+
+def run_check_sdtm(args: argparse.Namespace) -> int:
+    """``trialfhir check-sdtm``: the conformance rules on a written SDTM folder."""
+    from adapter.export.sdtm.check import RULES, check_folder
+
+    problems = check_folder(args.folder)
+    for problem in problems:
+        print(problem)
+    for rule in sorted({p[1 : p.index("]")] for p in problems}):
+        print(f"[{rule}] {RULES[rule]}")
+    print(f"{len(problems)} finding(s) in {args.folder}")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
@@ -280,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_push(commands)
     _add_pull(commands)
     _add_export(commands)
+    _add_check_sdtm(commands)
     _add_serve(commands)
     return parser
 

@@ -12,6 +12,7 @@ dose of study treatment (RFXSTDTC, else RFSTDTC); --DY counts from RFSTDTC with 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,21 @@ from adapter.fhir.references import ref_id
 # How many characters of an ISO 8601 date/time each collected precision keeps.
 PRECISION = {"year": 4, "month": 7, "day": 10, "hour": 13, "minute": 16, "second": 19}
 DOMAINS = ("LB", "VS", "RS", "MB")
+OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 
 
 def at_precision(dtc: str, element: Mapping[str, Any] | None) -> str:
-    """``dtc`` cut to the precision it was collected at (the reported-precision extension of its element)."""
+    """``dtc`` cut to the precision it was collected at (the reported-precision extension of its element).
+
+    A time keeps its offset: 2020-06-11T09:15:00+07:00 collected to the minute is 2020-06-11T09:15+07:00.
+    """
     code = next((str(e.get("valueCode")) for e in elements.extensions(element or {}, REPORTED_PRECISION_EXTENSION)), "")
     keep = PRECISION.get(code)
-    return dtc[:keep] if keep and len(dtc) > keep else dtc
+    offset = OFFSET.search(dtc)
+    stamp, zone = (dtc[: offset.start()], offset.group(0)) if offset and "T" in dtc else (dtc, "")
+    if not keep or len(stamp) <= keep:
+        return dtc
+    return stamp[:keep] + (zone if keep > 10 else "")
 
 
 def _reported(observation: Mapping[str, Any]) -> Mapping[str, Any]:

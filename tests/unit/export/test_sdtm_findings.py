@@ -36,6 +36,9 @@ def test_dtc_keeps_the_collected_precision() -> None:
     element = {"extension": [{"url": REPORTED_PRECISION_EXTENSION, "valueCode": "day"}]}
     assert at_precision("2020-06-12T00:00:00+07:00", element) == "2020-06-12"
     assert at_precision("2020-06-12T10:00:00+07:00", None) == "2020-06-12T10:00:00+07:00"
+    minute = {"extension": [{"url": REPORTED_PRECISION_EXTENSION, "valueCode": "minute"}]}
+    assert at_precision("2020-06-12T10:05:00+07:00", minute) == "2020-06-12T10:05+07:00", "the offset stays"
+    assert at_precision("2020-06-12T10:05:00Z", minute) == "2020-06-12T10:05Z"
 
 
 def test_last_observation_before_exposure_is_flagged_once_per_test(tmp_path: Path) -> None:
