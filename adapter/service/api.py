@@ -94,7 +94,10 @@ def study_json(entry: StudyEntry) -> dict[str, Any]:
 
 @blueprint.post("/jobs")
 def submit_job() -> tuple[Response, int, dict[str, str]]:
-    body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    try:
+        body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    except RecursionError:  # silent covers malformed JSON, not JSON nested a hundred thousand deep
+        body = None
     if body is None:
         raise ApiError(415 if request.mimetype != "application/json" else 400, "send a JSON object (application/json)")
     app_service = service()
@@ -113,7 +116,8 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
 @blueprint.get("/jobs")
 def list_jobs() -> Response:
     raw = request.args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    # isdigit() alone admits '²' and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise ApiError(400, "limit must be a whole number from 1 to 1000", expression="limit")
     return jsonify({"jobs": [job_json(job) for job in service().store.jobs(int(raw))]})
 

@@ -90,6 +90,9 @@ class StudyFiles:
             package = load_package(folder)  # the engine checks the descriptor and the CSV headers' tables
             _dry_run(package)
             title = _title(parse_studies(record.read_bytes(), record.name)[0]) if record else None
+        except (InputError, ConfigError) as error:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise _uploader_error(error, folder) from error
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -122,6 +125,26 @@ class StudyFiles:
         entry = self.store.study(study_id)
         assert entry is not None
         return entry, created
+
+
+def _uploader_error(error: InputError | ConfigError, folder: Path) -> Exception:
+    """The error as the uploader sees it: files named inside the package, never the service's folders.
+
+    A ``ConfigError`` naming a file of the upload (a mapping file the package brings) is the upload's
+    fault, a 400; any other stays a ``ConfigError`` (the service's own mappings: a 500).
+    """
+    prefixes = {f"{folder}/", f"{folder.resolve()}/"}
+
+    def inside(text: str) -> str:
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
+        return text
+
+    if isinstance(error, InputError):
+        return InputError(inside(error.reason), source=inside(error.source), line=error.line, field=error.field)
+    if any(prefix in str(error) for prefix in prefixes):
+        return InputError(inside(str(error)))
+    return error
 
 
 def _dry_run(package: Package, budget: float = CHECK_SECONDS) -> None:

@@ -1,8 +1,10 @@
 """Safe extraction of an uploaded trial package zip.
 
 A member is refused, and nothing of the archive kept, when its name is absolute
-or climbs out with ``..``, when it is a link or any other non-regular file, when
-it is encrypted, or when the archive unpacks to more than the configured limit.
+or climbs out with ``..``, is longer than a file system takes, or is both a file
+and a folder (``a`` and ``a/b``), when it is a link or any other non-regular file,
+when it is encrypted or its data is corrupt, or when the archive unpacks to more
+than the configured limit.
 The limit is enforced on the bytes actually written, not on the sizes the
 archive declares (a crafted archive can lie about them). When every member sits
 in one top-level folder (a zipped package folder), that folder is stripped.
@@ -13,12 +15,15 @@ from __future__ import annotations
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from adapter.service.problems import ApiError
 
 MAX_MEMBERS = 10_000
+MAX_NAME = 1024  # characters in a member's path
+MAX_PART = 255  # characters in one of its folder or file names (what file systems take)
 _CHUNK = 1 << 16
 
 
@@ -34,8 +39,8 @@ def extract_zip(archive: IO[bytes], destination: Path, *, max_unpacked_bytes: in
             except BaseException:
                 shutil.rmtree(destination, ignore_errors=True)
                 raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
-        raise ApiError(400, f"the upload is not a readable zip archive: {error}") from error
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, zlib.error) as error:
+        raise ApiError(400, f"the upload is not a readable zip archive: {type(error).__name__}: {error}") from error
 
 
 def _checked_members(zipped: zipfile.ZipFile, max_unpacked_bytes: int) -> list[zipfile.ZipInfo]:
@@ -52,6 +57,9 @@ def _checked_members(zipped: zipfile.ZipFile, max_unpacked_bytes: int) -> list[z
             raise ApiError(400, "archive member has an absolute or non-portable path", expression=name)
         if ".." in path.parts:
             raise ApiError(400, "archive member climbs out of the package with '..'", expression=name)
+        if len(name) > MAX_NAME or any(len(part) > MAX_PART for part in path.parts):
+            raise ApiError(400, f"archive member's path is longer than {MAX_NAME} characters or has a name longer "
+                           f"than {MAX_PART}", expression=name[:MAX_NAME])
         mode = info.external_attr >> 16
         kind = stat.S_IFMT(mode)
         if info.create_system == 3 and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
@@ -70,6 +78,9 @@ def _checked_members(zipped: zipfile.ZipFile, max_unpacked_bytes: int) -> list[z
         files.append(info)
     if not files:
         raise ApiError(400, "the archive holds no files")
+    folders = {str(parent) for info in files for parent in PurePosixPath(info.filename).parents}
+    if clash := next((info.filename for info in files if str(PurePosixPath(info.filename)) in folders), None):
+        raise ApiError(400, "archive member is a file and also the folder of other members", expression=clash)
     return files
 
 

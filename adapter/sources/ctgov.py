@@ -119,6 +119,8 @@ def _load_json(data: bytes, source: str) -> Any:
         ) from error
     except ValueError as error:  # a duplicate key (unique_keys)
         raise InputError(f"malformed JSON: {error}", source=source) from error
+    except RecursionError as error:  # [[[[... a few hundred thousand deep: no record nests like that
+        raise InputError("malformed JSON: nested too deeply", source=source) from error
 
 
 class _V2Reader:

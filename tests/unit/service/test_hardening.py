@@ -296,3 +296,88 @@ def test_scratch_left_by_a_dead_process_is_removed_at_start(make_app: AppFactory
     leftover.mkdir(parents=True)
     make_app()
     assert not leftover.exists()
+
+
+# --- 11. Malformed input gets a 4xx naming the problem (and the CLI an exit code), never a 500 -----------
+
+
+def _corrupt_member() -> bytes:
+    data = bytearray(package_zip())
+    start = 30 + len("package.yaml")  # the first member's compressed data follows its local header
+    for offset in range(start + 5, start + 40):
+        data[offset] ^= 0x5A
+    return bytes(data)
+
+
+def _zip_of(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (_corrupt_member(), "not a readable zip archive"),
+        (_zip_of(("package.yaml", b"x"), ("a", b"1"), ("a/b", b"2")), "a file and also the folder"),
+        (_zip_of(("package.yaml", b"x"), ("x" * 300, b"1")), "longer than"),
+        (_zip_of(("package.yaml", b"x"), ("/".join(["d" * 200] * 8), b"1")), "longer than"),
+        (package_zip(package_yaml=b"format: \xff\xfe trialfhir\n"), "not UTF-8"),
+        (package_zip(package_yaml=b"study: [unclosed\n  nct_id: x: y\n"), "not valid YAML"),
+    ],
+    ids=["corrupt-member", "file-and-folder", "long-name", "long-path", "not-utf8-yaml", "broken-yaml"],
+)
+def test_a_malformed_upload_is_a_400_naming_the_problem(
+    client: FlaskClient, tmp_path: Path, archive: bytes, message: str
+) -> None:
+    status, body = post_zip(client, archive)
+    assert status == 400, body
+    assert message in str(body)
+    assert stored(tmp_path) == []
+    assert list((tmp_path / "data" / "studies" / ".incoming").iterdir()) == []
+
+
+def test_deeply_nested_json_is_a_400(client: FlaskClient) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    record = client.post("/api/v1/studies", data=deep, content_type="application/json", headers=AUTH)
+    assert record.status_code == 400 and "nested too deeply" in str(record.json), record.json
+    job = client.post("/api/v1/jobs", data=deep, content_type="application/json", headers=AUTH)
+    assert job.status_code == 400, job.json
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "1.5", "-1", "0", "1001", ""])
+def test_a_limit_that_is_not_a_plain_number_is_a_400(client: FlaskClient, limit: str) -> None:
+    response = client.get("/api/v1/jobs", query_string={"limit": limit}, headers=AUTH)
+    assert response.status_code == 400, response.json
+
+
+def test_an_upload_error_names_package_files_not_server_folders(client: FlaskClient, tmp_path: Path) -> None:
+    status, body = post_zip(client, package_zip(subjects_csv=SUBJECTS.replace(b"birth_year", b"year_of_birth")))
+    assert status == 400
+    assert str(tmp_path) not in json.dumps(body) and ".incoming" not in json.dumps(body)
+    assert "subjects.csv" in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("files", "argv"),
+    [
+        ({"deep.json": b"[" * 200_000 + b"]" * 200_000}, ["map", "study", "deep.json", "-o", "out"]),
+        ({"pkg/package.yaml": b"format: \xff\n"}, ["map", "package", "pkg", "-o", "out"]),
+    ],
+    ids=["deep-json", "non-utf8-package-yaml"],
+)
+def test_the_cli_answers_malformed_input_with_a_message_and_an_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    files: dict[str, bytes], argv: list[str],
+) -> None:  # fmt: skip
+    from adapter.cli import main
+
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trialfhir: error: ") and "Traceback" not in err
