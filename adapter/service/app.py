@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, kinds: Mapping[str, JobFunct
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api/v1")
     app.before_request(_authenticate)
+    app.after_request(_security_headers)
     app.after_request(_log_request)
     app.config["TRIALFHIR_VERSION"] = __version__
     if not options.api_keys:
@@ -68,6 +69,24 @@ def _authenticate() -> None:
         # The same answer for a missing and a wrong key.
         raise ApiError(401, "authentication required")
     g.client = name
+
+
+# The status page is server-rendered HTML with one inline stylesheet and no script at all.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # Job files and job records can hold patient data: no browser or proxy may keep a copy.
+    "Cache-Control": "no-store",
+}
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
 
 
 def _log_request(response: Response) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import jsonschema
@@ -105,4 +106,16 @@ def check_job_request(body: Any, servers: Iterable[str]) -> dict[str, Any]:
     if not is_nct_id(body["study"]):
         raise ApiError(400, f"{body['study']!r} is not an NCT number", expression="study")
     check(body.get("options", {}), OPTIONS[body["kind"]], ["options"])
+    since = body.get("options", {}).get("since")
+    if since is not None and not _real_instant(since):
+        raise ApiError(400, f"{since!r} is not a date and time that exists", expression="options.since")
     return dict(body)
+
+
+def _real_instant(text: str) -> bool:
+    # The pattern admits 2024-02-30T25:61:00Z; the server would answer that with an error mid-job.
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

@@ -22,7 +22,7 @@ from adapter.service.runner import JobContext, JobResult, JobRunner
 from adapter.service.store import JobStore
 from adapter.sources.package_descriptor import load_package
 from adapter.sync.inputs import open_input
-from tests.unit.service.conftest import AUTH, SEED_STUDY, AppFactory
+from tests.unit.service.conftest import AUTH, SEED_STUDY, AppFactory, wait_for
 from tests.unit.sources.test_loader import BOMB
 from tests.unit.sources.trialpackage import SUBJECT_ROWS, SUBJECTS_HEADER, csv, write_package
 
@@ -381,3 +381,61 @@ def test_the_cli_answers_malformed_input_with_a_message_and_an_exit_code(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("trialfhir: error: ") and "Traceback" not in err
+
+
+# --- 12. Security headers, no-store, no body read before the 401, impossible dates ----------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/", AUTH), ("/api/v1/jobs", AUTH), ("/api/v1/studies", {}), ("/healthz", {}), ("/api/v1/nowhere", AUTH)],
+)
+def test_every_response_carries_the_security_headers(client: FlaskClient, path: str, headers: dict[str, str]) -> None:
+    response = client.get(path, headers=headers)
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "script-src" not in response.headers["Content-Security-Policy"]  # default-src 'none': no script at all
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_job_file_is_served_no_store(make_app: AppFactory) -> None:
+    def writes_a_file(context: JobContext) -> JobResult:
+        context.files.mkdir(parents=True)
+        (context.files / "Patient.ndjson").write_text('{"resourceType": "Patient"}\n', encoding="utf-8")
+        return JobResult()
+
+    client = make_app(kinds={"push": writes_a_file, "pull": writes_a_file, "export": writes_a_file}).test_client()
+    assert client.post("/api/v1/studies", data=SEED_STUDY.read_bytes(), content_type="application/json",
+                       headers=AUTH).status_code == 201  # fmt: skip
+    job = client.post("/api/v1/jobs", json={"kind": "pull", "study": "NCT04753476", "server": "hapi"}, headers=AUTH)
+    assert wait_for(client, job.json["id"], {"succeeded"})["state"] == "succeeded"
+    with client.get(f"/api/v1/jobs/{job.json['id']}/files/Patient.ndjson", headers=AUTH) as response:
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+
+
+class _Tripwire(io.BytesIO):
+    """A request body that records whether anyone read it."""
+
+    read_at_all = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        _Tripwire.read_at_all = True
+        return super().read(size)
+
+
+def test_an_unauthenticated_body_is_not_read_before_the_401(client: FlaskClient) -> None:
+    body = _Tripwire(b"x" * 1_000_000)
+    response = client.post("/api/v1/studies", input_stream=body, content_type="application/zip",
+                           headers={"Content-Length": "1000000"})  # fmt: skip
+    assert response.status_code == 401
+    assert not _Tripwire.read_at_all
+
+
+@pytest.mark.parametrize("since", ["2024-02-30T00:00:00Z", "2024-01-01T25:00:00Z", "2024-01-01T10:61:00+01:00"])
+def test_an_impossible_since_is_a_400(client: FlaskClient, since: str) -> None:
+    client.post("/api/v1/studies", data=SEED_STUDY.read_bytes(), content_type="application/json", headers=AUTH)
+    body = {"kind": "pull", "study": "NCT04753476", "server": "hapi", "options": {"since": since}}
+    response = client.post("/api/v1/jobs", json=body, headers=AUTH)
+    assert response.status_code == 400, response.json
+    assert response.json["issue"][0]["expression"] == ["options.since"]
