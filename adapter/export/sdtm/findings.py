@@ -94,7 +94,10 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
     reported = _reported(observation)
     value = standard.get("value", observation.get("valueInteger"))
     reported_value = reported.get("value", value)
-    text = elements.number_text(value) if value is not None else _result_text(observation)
+    # A censored result (<0.3) keeps its comparator in the text and has no numeric standard value.
+    comparator = str(standard.get("comparator") or "")
+    text = comparator + elements.number_text(value) if value is not None else _result_text(observation)
+    numeric = None if comparator else to_float(value)
     visit, visitnum = visit_of(observation)
     if visitnum is not None:
         study.visits[visitnum] = visit
@@ -103,15 +106,15 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
     row: Row = {
         "STUDYID": study.studyid, "DOMAIN": p, "USUBJID": subject.usubjid,
         f"{p}TESTCD": test.testcd, f"{p}TEST": test.test,
-        f"{p}ORRES": elements.number_text(reported_value) if reported_value is not None else text,
+        f"{p}ORRES": str(reported.get("comparator") or comparator) + elements.number_text(reported_value)
+        if reported_value is not None else text,
         f"{p}STRESC": text, "VISITNUM": visitnum, "VISIT": visit, "VISITDY": planned_study_day(visitnum),
         "EPOCH": epoch(dtc, subject), f"{p}DTC": dtc, f"{p}DY": study_day(dtc, subject.rfstdtc),
     }  # fmt: skip
     if p in ("LB", "VS"):
         row.update({
-            f"{p}ORRESU": terms.units.get(str(reported.get("code")), str(reported.get("unit") or ""))
-            if reported.get("code") != standard.get("code") else terms.unit(standard.get("code"), test),
-            f"{p}STRESN": to_float(value),
+            f"{p}ORRESU": terms.unit(reported.get("code"), test),
+            f"{p}STRESN": numeric,
             f"{p}STRESU": terms.unit(standard.get("code"), test),
         })  # fmt: skip
     if p == "LB":
@@ -124,7 +127,7 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
             LBSTNRLO=to_float(low), LBSTNRHI=to_float(high), LBNRIND=_nrind(observation, terms),
         )  # fmt: skip
     elif p == "RS":
-        row.update(RSCAT=test.cat, RSSTRESN=to_float(value))
+        row.update(RSCAT=test.cat, RSSTRESN=numeric)
     elif p == "MB":
         row.update(MBTSTDTL=test.detail, MBSPEC=test.spec, MBLOINC=loinc, MBSTRESC=text.upper(),
                    MBNRIND=_nrind(observation, terms))
