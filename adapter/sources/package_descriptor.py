@@ -78,6 +78,8 @@ class Package:
     # The study's ClinicalTrials.gov record when package.yaml names one (push maps it too).
     record: Study | None = None
     dialect: Dialect = Dialect()
+    # Per visit code: the days before and after its planned day that still count as the visit.
+    windows: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
 
     def csv_path(self, name: str) -> Path:
         return self.root / name
@@ -121,11 +123,17 @@ def load_package(path: str | Path) -> Package:
             raise InputError(f"site id {site['id']!r} is listed twice", source=str(descriptor), field=f"sites/{index}")
         sites[site["id"]] = Site(site["id"], site["name"], _zone(site.get("time_zone"), descriptor, index))
     visits: dict[str, Visit] = {}
+    windows: dict[str, tuple[int, int]] = {}
     for index, visit in enumerate(data["visits"]):
         if visit["code"] in visits:
             raise InputError(f"visit {visit['code']!r} is listed twice",
                              source=str(descriptor), field=f"visits/{index}")
+        low, high = visit.get("window", (0, 0))
+        if not low <= 0 <= high:
+            raise InputError("window is [days before, days after] the planned day: the first <= 0 <= the second",
+                             source=str(descriptor), field=f"visits/{index}/window")
         visits[visit["code"]] = Visit(visit["code"], visit["name"], visit.get("day"))
+        windows[visit["code"]] = (low, high)
 
     try:
         tables = load_code_tables(*_mapping_paths(root, data.get("mappings", {})))
@@ -141,6 +149,7 @@ def load_package(path: str | Path) -> Package:
         tables=tables,
         record=record,
         dialect=_dialect(data.get("csv", {}), descriptor),
+        windows=MappingProxyType(windows),
     )
 
 
