@@ -30,9 +30,9 @@ INTEGER = re.compile(r"(SEQ|DY|^AGE|TAETORD)$")
 CLASSES = {
     **dict.fromkeys(("TS", "TA", "TE", "TV", "TI"), "TRIAL DESIGN"),
     **dict.fromkeys(("DM", "SE", "SV"), "SPECIAL PURPOSE"),
-    **dict.fromkeys(("EX", "CM"), "INTERVENTIONS"),
+    **dict.fromkeys(("EX", "CM", "PR"), "INTERVENTIONS"),
     "DS": "EVENTS",
-    **dict.fromkeys(("LB", "VS", "RS", "MB"), "FINDINGS"),
+    **dict.fromkeys(("LB", "VS", "RS", "MB", "RE"), "FINDINGS"),
 }
 STRUCTURES = {
     "TS": "One record per trial summary parameter value",
@@ -50,6 +50,8 @@ STRUCTURES = {
     "VS": "One record per vital sign measurement per time point per visit per subject",
     "RS": "One record per assessment per visit per subject",
     "MB": "One record per microbiology test per visit per subject",
+    "RE": "One record per respiratory test per visit per subject",
+    "PR": "One record per recorded procedure per visit per subject",
 }
 METHODS = {
     "AGE": "AGE = whole years from BRTHDTC to RFSTDTC; with a birth year alone, "

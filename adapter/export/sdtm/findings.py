@@ -30,13 +30,15 @@ from adapter.export.sdtm.model import (
 )  # fmt: skip
 from adapter.export.sdtm.terms import Terms, Test
 from adapter.fhir import elements
-from adapter.fhir.constants import LOINC, REPORTED_PRECISION_EXTENSION, REPORTED_VALUE_EXTENSION
+from adapter.fhir.constants import LOINC, PROJECT_BASE, REPORTED_PRECISION_EXTENSION, REPORTED_VALUE_EXTENSION
 from adapter.fhir.ndjson import read_resources
 from adapter.fhir.references import ref_id
 
 # How many characters of an ISO 8601 date/time each collected precision keeps.
 PRECISION = {"year": 4, "month": 7, "day": 10, "hour": 13, "minute": 16, "second": 19}
-DOMAINS = ("LB", "VS", "RS", "MB")
+DOMAINS = ("LB", "VS", "RS", "MB", "RE")
+MEASUREMENT_SYSTEM = PROJECT_BASE + "CodeSystem/trial-measurement"  # tests without a LOINC code
+NO_SUPPORT = "none"  # the oxygen-support answer for no supplemental oxygen
 OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -75,6 +77,8 @@ def findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         if subject is None:
             continue
         loinc = elements.first_coding(observation.get("code"), LOINC).get("code")
+        if not loinc:
+            loinc = elements.first_coding(observation.get("code"), MEASUREMENT_SYSTEM).get("code")
         test = terms.tests.get(str(loinc))
         if test is None:
             code = elements.first_coding(observation.get("code"))
@@ -128,10 +132,27 @@ def _row(observation: Mapping[str, Any], subject: Subject, study: Study, terms: 
         )  # fmt: skip
     elif p == "RS":
         row.update(RSCAT=test.cat, RSSTRESN=numeric)
+    elif p == "RE":
+        row.update(REMETHOD=test.method, RELOC=test.loc)
+    elif p == "PR":
+        return _procedure(observation, row, test)
     elif p == "MB":
         row.update(MBTSTDTL=test.detail, MBSPEC=test.spec, MBLOINC=loinc, MBSTRESC=text.upper(),
                    MBNRIND=_nrind(observation, terms))
     return row
+
+
+def _procedure(observation: Mapping[str, Any], finding: Row, test: Test) -> Row:
+    """A PR record from a finding about a procedure (oxygen support): what was given at the visit, or none."""
+    answer = elements.first_coding(observation.get("valueCodeableConcept"))
+    given = answer.get("code") != NO_SUPPORT
+    keep = ("STUDYID", "USUBJID", "VISITNUM", "VISIT", "EPOCH")
+    return {
+        **{k: finding[k] for k in keep}, "DOMAIN": "PR",
+        "PRTRT": (str(answer.get("display") or answer.get("code")) if given else test.test)[:200],
+        "PRCAT": test.cat, "PRPRESP": "Y", "PROCCUR": "Y" if given else "N",
+        "PRSTDTC": finding["PRDTC"], "PRSTDY": finding["PRDY"],
+    }  # fmt: skip
 
 
 def _nrind(observation: Mapping[str, Any], terms: Terms) -> str:

@@ -45,11 +45,13 @@ class Test:
     cat: str = ""  # --CAT
     spec: str = ""  # --SPEC
     detail: str = ""  # --TSTDTL
+    method: str = ""  # --METHOD
+    loc: str = ""  # --LOC
 
 
 @dataclass(frozen=True)
 class Terms:
-    tests: Mapping[str, Test]
+    tests: Mapping[str, Test]  # by LOINC code, or by project code for tests without one
     units: Mapping[str, str]
     routes: Mapping[tuple[str, str], str]
     sex: Mapping[str, str]
@@ -91,8 +93,10 @@ def load_terms(folder: Path | None = None) -> Terms:
     d = _load("sdtm-terms", folder)
     return Terms(
         tests={
-            t["loinc"]: Test(t["domain"], t["testcd"], t["test"], t.get("units", {}), t.get("cat", ""),
-                             t.get("spec", ""), t.get("detail", ""))
+            t.get("loinc") or t["code"]: Test(
+                t["domain"], t["testcd"], t["test"], t.get("units", {}), t.get("cat", ""), t.get("spec", ""),
+                t.get("detail", ""), t.get("method", ""), t.get("loc", ""),
+            )
             for t in d["tests"]
         },
         units={u["ucum"]: u["cdisc"] for u in d["units"]},

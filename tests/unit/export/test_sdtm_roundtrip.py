@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -53,3 +54,24 @@ def test_lb_and_vs_hold_every_accepted_measurement_as_collected(seed_sdtm: Path)
     assert mismatched[:10] == []
     assert compared > 3000
     assert found == {}, "no LB/VS record without a source row"
+
+
+def test_every_seed_observation_reaches_a_dataset(seed_folder: Path, seed_sdtm: Path) -> None:
+    observations = len((seed_folder / "Observation.ndjson").read_text(encoding="utf-8").splitlines())
+    findings = sum(len(_rows(seed_sdtm / f"{name}.csv")) for name in ("lb", "vs", "rs", "mb", "re", "pr"))
+    assert findings == observations
+    metadata = json.loads((seed_sdtm / "metadata.json").read_text(encoding="utf-8"))
+    assert not [e for e in metadata["excluded"] if e["reason"].startswith("Observation")]
+    oxygen = {(r["PRTRT"], r["PROCCUR"]) for r in _rows(seed_sdtm / "pr.csv")}
+    assert ("Supplemental oxygen", "N") in oxygen and ("Invasive mechanical ventilation", "Y") in oxygen
+    assert {r["REMETHOD"] for r in _rows(seed_sdtm / "re.csv")} == {"X-RAY"}
+
+
+def test_every_administration_is_in_ex_or_cm_or_counted(seed_folder: Path, seed_sdtm: Path) -> None:
+    administrations = len((seed_folder / "MedicationAdministration.ndjson").read_text(encoding="utf-8").splitlines())
+    metadata = json.loads((seed_sdtm / "metadata.json").read_text(encoding="utf-8"))
+    left_out = sum(e["count"] for e in metadata["excluded"] if e["reason"].startswith("MedicationAdministration"))
+    written = len(_rows(seed_sdtm / "ex.csv")) + len(_rows(seed_sdtm / "cm.csv"))
+    assert written + left_out == administrations
+    assert {r["EXTRT"] for r in _rows(seed_sdtm / "ex.csv")} == {
+        "SECRETOME OF HYPOXIA-MESENCHYMAL STEM CELLS (SECRETOME-MSCS)"}
