@@ -2,7 +2,12 @@
 
 Every call goes through ``FhirClient._request``, which alone
 
-- puts a timeout, the User-Agent and the credentials on the request;
+- puts a timeout, the User-Agent and the credentials on the request, the
+  credentials only when the URL's origin is the base URL's or one of
+  ``allowed_origins``: a ``next`` link, a Bulk Data file or a redirect that leads
+  anywhere else is refused (a ``ServerError``), so a token never reaches a host
+  the configuration did not name; redirects are followed here, not by requests,
+  so each hop is checked;
 - retries idempotent requests after a connection error or a 408, 429, 500, 502,
   503 or 504, with capped exponential backoff and jitter, and honours
   ``Retry-After`` (seconds or an HTTP date) up to a cap;
@@ -30,7 +35,8 @@ import gzip
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -43,12 +49,14 @@ from adapter import __version__
 from adapter.auth import Auth, NoAuth, build_auth
 from adapter.errors import ConfigError, ServerError, server_error
 from adapter.fhir.json import dumpb
-from adapter.settings import ServerSettings
+from adapter.settings import ServerSettings, url_origin
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = f"trialfhir/{__version__} (+https://trialfhir.dev) python-requests/{requests.__version__}"
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # The levels Bulk Data defines $export at: the whole server, all patients, one Group.
 EXPORT_LEVELS = frozenset({"system", "Patient", "Group"})
 
@@ -110,8 +118,11 @@ class FhirClient:
         gzip_requests: bool = False,
         pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
+        allowed_origins: Collection[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Where requests may go, and credentials with them: the base URL's origin and those the config allows.
+        self.origins = frozenset({url_origin(self.base_url), *map(url_origin, allowed_origins)})
         self.session = session or requests.Session()
         if session is None:
             adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
@@ -142,6 +153,7 @@ class FhirClient:
             "retry_after_cap": server.retry_after_cap,
             "gzip_requests": server.gzip_requests,
             "pool_size": max(10, server.concurrency + 2),
+            "allowed_origins": server.allowed_origins,
         }
         return cls(server.base_url, **{**options, **overrides})
 
@@ -226,14 +238,19 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         stream: bool = False,
+        credentials: bool = True,
     ) -> requests.Response:
         """Any other request (Bulk Data kick-off, status polls, file downloads): the response, errors raised.
 
-        ``path`` is relative to the base or an absolute URL; ``body`` is sent as FHIR JSON (a POST with a
-        body is not retried); ``stream`` leaves a large response body unread until iterated.
+        ``path`` is relative to the base or an absolute URL (on an allowed origin); ``body`` is sent as FHIR
+        JSON (a POST with a body is not retried); ``stream`` leaves a large response body unread until
+        iterated; ``credentials=False`` sends none (a Bulk Data file whose manifest says
+        ``requiresAccessToken: false``).
         """
         raw = dumpb(body) if body is not None else None
-        return self._request(method, path, params=params, headers=headers, body=raw, stream=stream)
+        return self._request(
+            method, path, params=params, headers=headers, body=raw, stream=stream, credentials=credentials
+        )
 
     def post_bundle(self, body: bytes | Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
         """POST a transaction or batch Bundle to the base; returns the response Bundle.
@@ -262,8 +279,10 @@ class FhirClient:
         body: bytes | None = None,
         idempotent: bool | None = None,
         stream: bool = False,
+        credentials: bool = True,
     ) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path}".rstrip("/")
+        self._check_origin(method, url)
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
         extra = dict(headers or {})
@@ -272,13 +291,14 @@ class FhirClient:
             if self.gzip_requests:
                 body = gzip.compress(body, compresslevel=1)
                 extra["Content-Encoding"] = "gzip"
-        attempt, renewed = 0, False
+        attempt, renewed, redirects = 0, False, 0
         while True:
-            request_headers = {**extra, **self.auth.headers(self.session)}
+            request_headers = {**extra, **(self.auth.headers(self.session) if credentials else {})}
             try:
                 response = self.session.request(
-                    method, url, params=params, data=body, headers=request_headers, timeout=self.timeout, stream=stream
-                )
+                    method, url, params=params, data=body, headers=request_headers, timeout=self.timeout,
+                    stream=stream, allow_redirects=False,
+                )  # fmt: skip
             except (requests.ConnectionError, requests.Timeout) as error:
                 if idempotent and attempt < self.max_retries:
                     delay = self._backoff(attempt)
@@ -288,7 +308,16 @@ class FhirClient:
                     continue
                 raise server_error(0, method=method, url=url, text=f"no response: {error}") from error
             status = response.status_code
-            if status == 401 and not renewed and self.auth.renew(self.session):
+            if status in _REDIRECTS and response.headers.get("Location") and redirects < MAX_REDIRECTS:
+                response.close()
+                url = urllib.parse.urljoin(url, response.headers["Location"])
+                params, redirects = None, redirects + 1  # the Location is the whole URL
+                self._check_origin(method, url)
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None  # what browsers and requests do
+                    extra = {k: v for k, v in extra.items() if k not in ("Content-Type", "Content-Encoding")}
+                continue
+            if status == 401 and credentials and not renewed and self.auth.renew(self.session):
                 renewed = True
                 log.info("%s %s: 401, retrying once with a renewed credential", method, url)
                 continue
@@ -301,6 +330,13 @@ class FhirClient:
             if status >= 400:
                 raise server_error(status, method=method, url=url, outcome=_outcome(response), text=response.text)
             return response
+
+    def _check_origin(self, method: str, url: str) -> None:
+        if url_origin(url) not in self.origins:
+            raise ServerError(
+                0, method=method, url=url, text=f"refusing to follow the server to another origin, {url_origin(url)}; "
+                "list it in the server's allowed_origins if it is trusted"
+            )  # fmt: skip
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff * 2.0**attempt)

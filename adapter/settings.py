@@ -14,6 +14,7 @@ servers and how to talk to each::
       hospital:
         base_url: https://fhir.example.org/r4
         ca_bundle: /etc/ssl/hospital-ca.pem
+        allowed_origins: [https://files.example.org]   # links and Bulk Data files we may follow there
         auth:
           type: smart-backend          # none | basic | bearer | client-credentials | smart-backend
           token_url: https://auth.example.org/token
@@ -39,6 +40,9 @@ Secrets are never written in the file: each is named by an environment variable
 (``password_env``, ``token_env``, ``client_secret_env``) or a file
 (``password_file``, ``token_file``, ``client_secret_file``, ``private_key_file``).
 Unknown keys and duplicate keys are errors, so a typo never silently falls back to a default.
+Credentials go only to a server's own origin (scheme, host and port of ``base_url``)
+and the ``allowed_origins`` listed with it; the client refuses links and redirects
+anywhere else.
 
 Environment overrides (``ADAPTER_*``): ``ADAPTER_CONFIG`` (the file),
 ``ADAPTER_JOURNAL_DIR``, and for the chosen server ``ADAPTER_BUNDLE_ENTRIES``,
@@ -52,6 +56,7 @@ import dataclasses
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +70,7 @@ WRITE_MODES = ("auto", "put", "conditional")
 
 _SERVER_KEYS = {
     "base_url", "auth", "bundle_entries", "bundle_bytes", "concurrency", "timeout", "connect_timeout",
-    "ca_bundle", "verify_tls", "max_retries", "retry_after_cap", "write_mode", "gzip_requests",
+    "ca_bundle", "verify_tls", "max_retries", "retry_after_cap", "write_mode", "gzip_requests", "allowed_origins",
 }  # fmt: skip
 _AUTH_KEYS = {
     "none": set(),
@@ -144,6 +149,8 @@ class ServerSettings:
     retry_after_cap: float = 120.0
     write_mode: str = "auto"
     gzip_requests: bool = False
+    # Origins besides base_url's that the server's links (search pages, Bulk Data files) may lead to.
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,10 +275,32 @@ def _server(name: str, spec: Any, env: Mapping[str, str], where: str) -> ServerS
         raise ConfigError(f"{where}: base_url is required")
     values = {key: value for key, value in spec.items() if key != "auth"}
     values["base_url"] = values["base_url"].rstrip("/")
+    values["allowed_origins"] = _origins(spec.get("allowed_origins", []), f"{where}.allowed_origins")
     values["auth"] = _auth(spec.get("auth") or {"type": "none"}, env, f"{where}.auth")
     settings = ServerSettings(name=name, **values)
     _validate(settings, where)
     return settings
+
+
+def url_origin(url: str) -> str:
+    """The origin of a URL as credentials are scoped to it: ``scheme://host:port``, lower case, port explicit."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number: matches no origin
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _origins(listed: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        raise ConfigError(f"{where}: expected a list of origins such as https://files.example.org")
+    for item in listed:
+        parts = urllib.parse.urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+            raise ConfigError(f"{where}: {item!r} is not an origin (scheme://host[:port], no path)")
+    return tuple(url_origin(item) for item in listed)
 
 
 def _validate(server: ServerSettings, where: str) -> None:

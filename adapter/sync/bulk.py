@@ -101,8 +101,11 @@ class BulkExport:
                 log.warning("the saved export at %s is gone (HTTP %s); starting a new one", status_url, error.status)
                 status_url = self._kick_off(kickoff)
                 manifest = self._wait(status_url)
+            # The token goes with the files only when the manifest asks for it (and the client sends it only
+            # to the server's own origin or an allowed one).
+            token = manifest.get("requiresAccessToken") is True
             for output in manifest.get("output", []):
-                self._download(str(output["url"]), str(output.get("type", "")), sink, study_id)
+                self._download(str(output["url"]), str(output.get("type", "")), sink, study_id, token)
         except KeyboardInterrupt:
             # Interrupted, not failed: keep the job and the saved status URL so the next pull resumes.
             log.warning("pull interrupted; the export stays at %s and the next pull resumes it", status_url)
@@ -169,8 +172,9 @@ class BulkExport:
             waited += pause
             delay = min(delay * 1.5, self.poll_cap)
 
-    def _download(self, url: str, kind: str, sink: Sink, study_id: str) -> None:
-        response = self.client.send("GET", url, headers={"Accept": "application/fhir+ndjson"}, stream=True)
+    def _download(self, url: str, kind: str, sink: Sink, study_id: str, token: bool) -> None:
+        headers = {"Accept": "application/fhir+ndjson"}
+        response = self.client.send("GET", url, headers=headers, stream=True, credentials=token)
         with response:
             for raw in response.iter_lines():
                 if not raw.strip():

@@ -16,8 +16,10 @@ import requests
 import responses
 from responses import matchers
 
+from adapter.auth import BearerAuth
 from adapter.client import FhirClient
 from adapter.errors import ServerError
+from adapter.settings import Secret
 from adapter.sync.bulk import STATUS_FILE, SUBJECT_TYPES, Kickoff, cancel_saved_export
 from adapter.sync.pull import pull
 from tests.unit.conftest import Sleeps
@@ -318,3 +320,49 @@ def test_cancelling_a_job_the_server_fails_to_delete_is_an_error(client: FhirCli
         stubs.delete(saved, status=500)
         cancel_saved_export(client, tmp_path)
     assert (tmp_path / STATUS_FILE).exists()
+
+
+# --- whose token goes where (issue 13): only when the manifest asks, only to a trusted origin ------------
+
+TOKEN = "server-token-0123456789"
+ELSEWHERE = "https://files.test/obs-1.ndjson"
+
+
+def token_client(sleeps: Sleeps, *allowed: str) -> FhirClient:
+    return FhirClient(BASE, auth=BearerAuth(Secret(TOKEN)), sleep=sleeps, max_retries=0, allowed_origins=allowed)
+
+
+def sent_token(server: Any, url: str) -> list[str | None]:
+    return [call.request.headers.get("Authorization") for call in server.calls if call.request.url == url]
+
+
+@pytest.mark.parametrize(("requires", "expected"), [(True, f"Bearer {TOKEN}"), (False, None)])
+def test_the_token_goes_with_a_file_only_when_the_manifest_asks(
+    server: Any, sleeps: Sleeps, tmp_path: Path, requires: bool, expected: str | None
+) -> None:
+    export_server(server)
+    server.get(STATUS, json={**complete(("Observation", FILE)), "requiresAccessToken": requires})
+    server.get(FILE, body=ndjson(observation(1)))
+    server.delete(STATUS, status=202)
+    report = pull(token_client(sleeps), NCT, tmp_path, mode="bulk", sleep=sleeps)
+    assert report.ok and report.counts["Observation"] == 1
+    assert sent_token(server, FILE) == [expected]
+
+
+def test_a_file_on_another_origin_is_refused_unless_allowed(server: Any, sleeps: Sleeps, tmp_path: Path) -> None:
+    export_server(server)
+    server.get(STATUS, json=complete(("Observation", ELSEWHERE)))
+    server.delete(STATUS, status=202)
+    with pytest.raises(ServerError, match=r"another origin, https://files\.test:443"):
+        pull(token_client(sleeps), NCT, tmp_path, mode="bulk", sleep=sleeps)
+    assert sent_token(server, ELSEWHERE) == []
+
+
+def test_a_file_on_an_allowed_origin_gets_the_token(server: Any, sleeps: Sleeps, tmp_path: Path) -> None:
+    export_server(server)
+    server.get(STATUS, json=complete(("Observation", ELSEWHERE)))
+    server.get(ELSEWHERE, body=ndjson(observation(1)))
+    server.delete(STATUS, status=202)
+    report = pull(token_client(sleeps, "https://files.test"), NCT, tmp_path, mode="bulk", sleep=sleeps)
+    assert report.counts["Observation"] == 1
+    assert sent_token(server, ELSEWHERE) == [f"Bearer {TOKEN}"]
