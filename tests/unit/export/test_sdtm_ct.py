@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from adapter.export.sdtm.terms import load_ct, load_terms
+from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 from adapter.paths import mappings_dir
 
 # Values of these tests are sponsor-defined (sdtm-terms.yaml marks them established: false).
@@ -72,3 +72,15 @@ def test_the_ct_subset_says_where_it_comes_from() -> None:
     assert ct.release
     assert all(codelist.terms for codelist in ct.codelists.values())
     assert SPONSOR_TESTCD.isdisjoint(ct.variables)
+
+
+def test_docs_list_every_variable_written() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "export.md").read_text(encoding="utf-8")
+    docs = docs[docs.index("### SDTM: sources and choices"):]
+    missing = []
+    for name, spec in load_specs().items():
+        for variable in spec.names:
+            generic = f"--{variable[2:]}" if variable.startswith(name) else variable
+            if variable not in docs and generic not in docs:
+                missing.append(f"{name}.{variable}")
+    assert missing == [], "docs/export.md must name each variable's source"
