@@ -1,8 +1,9 @@
 """ViewDefinitions compiled to DuckDB SQL over NDJSON files.
 
 Every FHIRPath value is a DuckDB ``JSON[]`` (a FHIRPath collection). Each NDJSON
-line is read as text and its JSON numbers are turned into JSON strings of the
-same characters before anything parses it (``MACROS``: ``fp_numbers_as_text``),
+line is read as text and its JSON numbers (the values of object keys) are turned
+into JSON strings of the same characters before anything parses it (``MACROS``:
+``fp_numbers_as_text``),
 because DuckDB's JSON parser reads numbers into doubles and writes ``2.40`` back
 as ``2.4``; so a decimal leaves with the digits it was reported with, and dates
 are never guessed into timestamps (every column is text unless the view types it).
@@ -22,12 +23,12 @@ from adapter.engines.fhirpath import Node
 from adapter.engines.views import NUMBER_TYPES, View, columns_of
 from adapter.errors import ConfigError
 
-# Run once per connection. A JSON string cannot hold a raw control character, so chr(1) marks
-# number boundaries safely: strings match first and get an empty pair, which is then dropped.
+# Run once per connection. fp_numbers_as_text quotes the number after each "key": (whitespace allowed). It
+# cannot match inside a string: there every quote is escaped (\"), so a quote followed by a colon ends a key.
+# Numbers inside arrays stay numbers (FHIR R4 has no arrays of decimals).
 MACROS = r"""
-CREATE OR REPLACE MACRO fp_numbers_as_text(t) AS replace(replace(regexp_replace(t,
-    '("(?:[^"\\]|\\.)*")|(-?[0-9][0-9.eE+-]*)', '\1' || chr(1) || '\2' || chr(1), 'g'),
-    chr(1) || chr(1), ''), chr(1), '"');
+CREATE OR REPLACE MACRO fp_numbers_as_text(t) AS
+    regexp_replace(t, '("[A-Za-z0-9_]+"\s*:\s*)(-?[0-9][0-9.eE+-]*)', '\1"\2"', 'g');
 CREATE OR REPLACE MACRO fp_items(j) AS CASE
     WHEN j IS NULL OR json_type(j) = 'NULL' THEN []::JSON[]
     WHEN json_type(j) = 'ARRAY' THEN CAST(j AS JSON[])

@@ -19,11 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapter.errors import InputError
-from adapter.export.formats import FORMATS, ExportReport, get_exporter
+from adapter.errors import ConfigError, InputError
+from adapter.export.formats import ENGINES, FORMATS, ExportReport, get_exporter
 from adapter.fhir import ndjson
 
-__all__ = ["FORMATS", "METADATA", "ExportReport", "completeness_problems", "export"]
+__all__ = ["ENGINES", "FORMATS", "METADATA", "ExportReport", "completeness_problems", "export"]
 
 METADATA = "export.json"
 
@@ -36,19 +36,23 @@ def export(
     nct_id: str | None = None,
     allow_incomplete: bool = False,
     raw_csv: bool = False,
+    engine: str = "duckdb",
 ) -> ExportReport:
     """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``.
 
     CSV cells a spreadsheet would run as formulas are neutralized unless ``raw_csv`` (``adapter.export.csvcell``).
+    ``engine`` computes the csv and parquet tables (``ENGINES``); the other formats ignore it.
     """
     exporter = get_exporter(fmt)  # an unknown format fails before anything is read
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     source = Path(folder)
     problems = completeness_problems(source)
     if problems and not allow_incomplete:
         raise InputError("the pull is incomplete, so an export of it would be too: " + "; ".join(problems)
                          + ". Pull again, or export it anyway with --allow-incomplete (the output then says so)",
                          source=str(source / ndjson.MANIFEST))
-    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv)
+    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine)
     exporter(source, report, nct_id=nct_id)
     _write_metadata(source, report)
     return report

@@ -23,6 +23,9 @@ REGISTRY: dict[str, str] = {
     "sdtm": "sdtm",
 }
 FORMATS = tuple(REGISTRY)
+# What computes the csv and parquet tables: the SQL on FHIR views on DuckDB (adapter/engines), or the
+# Python writer (adapter/export/tables.py), the one-process baseline the views were checked against.
+ENGINES = ("duckdb", "python")
 
 
 @dataclass
@@ -33,6 +36,7 @@ class ExportReport:
     output: Path
     files: dict[str, int] = field(default_factory=dict)  # file name -> records
     excluded: dict[str, int] = field(default_factory=dict)
+    engine: str = "duckdb"
     # Why the source pull is incomplete, when the export was allowed to go on anyway (--allow-incomplete).
     incomplete: list[str] = field(default_factory=list)
     # Asked for: CSV cells exactly as they are, formulas not neutralized (--raw-csv; see export/csvcell.py).

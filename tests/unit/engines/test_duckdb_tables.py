@@ -13,6 +13,8 @@ from adapter.engines import duckdb_engine
 from adapter.engines.views import column_names, load_views
 from adapter.errors import ConfigError, InputError
 from adapter.export import tables
+from adapter.export.csvcell import safe_cell
+from adapter.export.exporter import ENGINES, export
 from tests.unit.export.trial import resources, write_folder
 
 
@@ -142,3 +144,35 @@ def test_memory_is_bounded_and_spills_to_disk(tmp_path: Path) -> None:
     assert settings["memory_limit"].startswith(("286", "300"))  # DuckDB reports MiB
     assert settings["temp_directory"] == str(tmp_path / "spill")
     assert settings["threads"] == "1"
+
+
+TRICKY = ["=1+1", "+cmd", "-5", "-5.5e3", "+1.5e3", "@SUM(A1)", "\tx", "\rx", "-x", "- 5", "a=b", "", ".5", "-.5",
+          "1e5", "=", "+", "'quoted", "5-", "--5", "-5e", "2.40"]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_sql_safe_cell_is_csvcells_rule(text: str) -> None:
+    connection = duckdb_engine.connect()
+    (got,) = connection.execute("SELECT fp_safe_cell(?)", [text]).fetchone() or (None,)
+    connection.close()
+    assert got == safe_cell(text)
+
+
+def test_csv_cells_are_neutralized_unless_raw(tmp_path: Path) -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "identifier": [{"system": "urn:x", "value": "=HYPERLINK(1)"}]}
+    folder = write_folder(tmp_path / "in", [patient])
+    duckdb_engine.write_tables(folder, tmp_path / "safe", "csv")
+    duckdb_engine.write_tables(folder, tmp_path / "raw", "csv", raw_csv=True)
+    tables.write_tables(folder, tmp_path / "python", "csv")
+    assert _csv(tmp_path / "safe" / "Patient.csv")[0]["identifier"] == "'=HYPERLINK(1)"
+    assert _csv(tmp_path / "raw" / "Patient.csv")[0]["identifier"] == "=HYPERLINK(1)"
+    assert (tmp_path / "safe" / "Patient.csv").read_bytes() == (tmp_path / "python" / "Patient.csv").read_bytes()
+
+
+def test_export_runs_the_engine_asked_for(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "in")
+    for engine in ENGINES:
+        report = export(folder, tmp_path / engine, "csv", engine=engine)
+        assert report.files["Observation.csv"] == sum(1 for r in resources() if r["resourceType"] == "Observation")
+    with pytest.raises(ConfigError, match="unknown engine 'spark'"):
+        export(folder, tmp_path / "spark", "csv", engine="spark")
