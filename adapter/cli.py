@@ -119,6 +119,9 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     push.add_argument("--config", metavar="FILE", help="the config file (YAML or TOML)")
     push.add_argument("--dry-run", action="store_true", help="print the plan (create/update/unchanged); write nothing")
     push.add_argument("--json", action="store_true", help="print the summary as JSON")
+    push.add_argument("--removed-keys", metavar="FILE",
+                      help="write the keys of resources removed from the source to FILE, one per line "
+                      "(the summary counts them)")
     push.add_argument("--full", action="store_true", help="write everything, whatever the journal says")
     push.add_argument("--delete-removed", action="store_true",
                       help="delete from the server what was pushed before but is gone from the source")  # fmt: skip
@@ -128,6 +131,7 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run_push(args: argparse.Namespace) -> int:
     """``trialfhir push``: plan against the journal, write what changed, report per type."""
     import json
+    from pathlib import Path
 
     from adapter.settings import load_settings
     from adapter.sync.inputs import open_input
@@ -148,7 +152,9 @@ def run_push(args: argparse.Namespace) -> int:
             progress=progress.advance,
             on_planned=progress.start,
         )
-    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
+    if args.removed_keys:
+        report.write_removed(Path(args.removed_keys))
+    print(json.dumps(report.to_json(args.removed_keys), indent=2) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

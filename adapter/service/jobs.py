@@ -28,6 +28,8 @@ from adapter.sync.push import push_source
 from adapter.sync.report import PushReport
 from adapter.sync.sink import PullReport
 
+REMOVED_FILE = "removed.txt"
+
 
 def engine_kinds(settings: Settings, studies: StudyFiles) -> Mapping[str, JobFunction]:
     """The job functions of a real service."""
@@ -76,7 +78,12 @@ def run_push(context: JobContext, *, settings: Settings, studies: StudyFiles) ->
         progress=advanced,
         on_planned=planned,
     )
-    summary = report.to_json()
+    removed = None
+    if report.removed:  # thousands of keys belong in a file, not in the job record
+        context.files.mkdir(parents=True, exist_ok=True)
+        report.write_removed(context.files / REMOVED_FILE)
+        removed = REMOVED_FILE
+    summary = report.to_json(removed_file=removed)
     errors = [
         {"message": f"{failure['key']}: HTTP {failure['status']}: {failure['message']}"}
         for failure in summary["failures"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -58,7 +59,9 @@ class PushReport:
     def total(self, what: str) -> int:
         return sum(getattr(summary, what) for summary in self.types.values())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, removed_file: str | None = None) -> dict[str, Any]:
+        """The report as JSON. Removed resources are counted, not listed (a run can remove thousands):
+        ``write_removed`` puts their keys in a file, which ``removed_file`` names."""
         return {
             "server": self.server,
             "study": self.study,
@@ -74,8 +77,12 @@ class PushReport:
                 {"key": f.key, "identifier": f.identifier, "status": f.status, "message": f.message}
                 for f in self.failures
             ],
-            "removed": {"action": self.removed_action, "keys": self.removed},
+            "removed": {"action": self.removed_action, "count": len(self.removed), "file": removed_file},
         }
+
+    def write_removed(self, path: Path) -> None:
+        """The keys of the removed resources, one per line."""
+        path.write_text("".join(f"{key}\n" for key in self.removed), encoding="utf-8")
 
 
 class TerminalProgress:

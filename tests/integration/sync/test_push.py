@@ -181,6 +181,10 @@ def test_removed_rows_are_kept_by_default_and_deleted_on_request(
     kept = run(kept_resources, fhir_base_url, tmp_path, nct)
     assert sorted(kept.removed) == sorted(f"{r['resourceType']}/{r['id']}" for r in gone)
     assert kept.removed_action == "kept" and kept.total("written") == 0
+    # The summary counts them (a run can remove thousands); their keys go to a file (issue 13).
+    assert kept.to_json(removed_file="removed.txt")["removed"] == {"action": "kept", "count": 4, "file": "removed.txt"}
+    kept.write_removed(tmp_path / "removed.txt")
+    assert sorted((tmp_path / "removed.txt").read_text(encoding="utf-8").split()) == sorted(kept.removed)
     assert all(value is not None for value in server_state(fhir_http, fhir_base_url, gone).values())
     deleted = run(kept_resources, fhir_base_url, tmp_path, nct, delete_removed=True)
     assert deleted.ok and deleted.removed_action == "deleted"
