@@ -1,8 +1,9 @@
 """Map a trial package to FHIR R4 resources, streaming, with every row accounted for.
 
 ``map_package(path)`` returns a ``PackageMapping``: iterate it for the resources in
-dependency order (each subject's Patient then its ResearchSubject, then the
-Observations, then the MedicationAdministrations), and read its ``report`` after the
+dependency order (the sites' Organizations; each subject's Patient, Consent and
+ResearchSubject; the Observations; each product's Medication before the first
+MedicationAdministration that gives it), and read its ``report`` after the
 iteration for rows read, mapped and rejected per file (read = mapped + rejected, in
 every file) and the resources per type. Rejects go to ``on_reject`` as they happen,
 or are kept in ``report.rejects`` when no callback is given.
@@ -30,8 +31,11 @@ from adapter.errors import InputError, MappingError
 from adapter.fhir.constants import PACKAGE_TYPES
 from adapter.fhir.datatypes import JSON
 from adapter.fhir.json import dumps
+from adapter.mappers.consent import consent
+from adapter.mappers.medication import medication, medication_id
 from adapter.mappers.medicationadministration import medication_administration
 from adapter.mappers.observation import observation
+from adapter.mappers.organization import site_organization
 from adapter.mappers.patient import patient
 from adapter.mappers.researchsubject import research_subject
 from adapter.sources.package import read_administrations, read_measurements, read_subjects
@@ -109,14 +113,26 @@ class PackageMapping:
         package = self.package
         for name in (SUBJECTS, MEASUREMENTS, ADMINISTRATIONS):
             read_header(package.csv_path(name), name, package.dialect)
+        for site in package.sites.values():
+            yield self._counted(site_organization(package.nct_id, site.id, site.name))
         index: dict[str, str] = {}
         for line, subject in self._rows(SUBJECTS, read_subjects(package, index)):
-            yield from self._mapped(SUBJECTS, line, subject, patient, research_subject)
+            yield from self._mapped(SUBJECTS, line, subject, patient, consent, research_subject)
         for line, measurement in self._rows(MEASUREMENTS, read_measurements(package, index)):
             yield from self._mapped(MEASUREMENTS, line, measurement, observation)
+        given: set[str] = set()  # the Medications written so far: a handful of products and lots
         for line, administration in self._rows(ADMINISTRATIONS, read_administrations(package, index)):
-            yield from self._mapped(ADMINISTRATIONS, line, administration, medication_administration)
+            if medication_id(administration) in given:
+                yield from self._mapped(ADMINISTRATIONS, line, administration, medication_administration)
+                continue
+            mapped = list(self._mapped(ADMINISTRATIONS, line, administration, medication, medication_administration))
+            given.update(r["id"] for r in mapped if r["resourceType"] == "Medication")
+            yield from mapped
         self.report.complete = True
+
+    def _counted(self, resource: JSON) -> JSON:
+        self.report.resources[resource["resourceType"]] += 1
+        return resource
 
     def _rows(self, name: str, items: Iterator[tuple[int, R] | Reject]) -> Iterator[tuple[int, R]]:
         count = self.report.files[name]
@@ -137,8 +153,7 @@ class PackageMapping:
             return
         self.report.files[name].mapped += 1
         for resource in resources:
-            self.report.resources[resource["resourceType"]] += 1
-            yield resource
+            yield self._counted(resource)
 
     def _reject(self, reject: Reject) -> None:
         self.report.files[reject.file].rejected += 1

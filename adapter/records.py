@@ -310,3 +310,5 @@ class Administration:
     route_display: str | None = None
     route_codes: tuple[Code, ...] = ()
     not_given_reason: str | None = None
+    product_form: Code | None = None
+    lot: str | None = None

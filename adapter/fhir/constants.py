@@ -39,12 +39,15 @@ TYPE_ORDER = (
     "Group",
     "ResearchStudy",
     "Patient",
+    "Consent",
     "ResearchSubject",
     "Observation",
+    "Medication",
     "MedicationAdministration",
 )
 STUDY_TYPES = TYPE_ORDER[:5]  # what a registry record becomes
-PACKAGE_TYPES = TYPE_ORDER[5:]  # what a trial package's rows become
+# What a trial package becomes: its sites' Organizations, then what its rows become.
+PACKAGE_TYPES = ("Organization", *TYPE_ORDER[5:])
 
 
 def is_nct_id(value: str) -> bool:

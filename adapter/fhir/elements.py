@@ -66,6 +66,18 @@ def nct_search(nct: str) -> str:
     return ",".join(f"{system}|{nct}" for system in NCT_SYSTEMS)
 
 
+def with_medication_code(administration: Resource, medications: Mapping[str, Resource]) -> Resource:
+    """A MedicationAdministration with its Medication's code as medicationCodeableConcept (reference resolved).
+
+    Readers that look for the medication's codes need not know which medication[x] the
+    writer chose; an administration already coded, or whose Medication is missing, is returned as it is.
+    """
+    medication = medications.get(ref_id(administration.get("medicationReference"), "Medication") or "")
+    if "medicationCodeableConcept" in administration or medication is None or "code" not in medication:
+        return administration
+    return {**administration, "medicationCodeableConcept": medication["code"]}
+
+
 def effective(resource: Resource) -> tuple[str | None, str | None]:
     """effective[x] as (start, end): a dateTime or instant gives (value, None)."""
     if "effectiveDateTime" in resource:

@@ -3,9 +3,9 @@
 Natural key: (NCT id, site id, subject id, source product code, start as a FHIR
 dateTime); the reader rejects a second row with the same key.
 
-- ``medicationCodeableConcept``: the products table's codings (ATC for standard
-  drugs, the project code system for the secretome), then the sponsor's product code
-  in the package's local code system; text is the product's display.
+- ``medicationReference``: the Medication of the product and lot (mappers/medication.py,
+  which carries the codes); R4 allows one medication[x], and the Medication can also
+  carry the dose form and lot.
 - ``effectiveDateTime`` when the row has a start only, ``effectivePeriod`` with an
   end. A dose that was not given keeps its due time: R4 requires ``effective[x]``.
 - ``statusReason`` carries the reason not given, or stopped, as text (the R4 binding is
@@ -18,8 +18,9 @@ dateTime); the reader rejects a second row with the same key.
 
 from __future__ import annotations
 
-from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, period, quantity, reference
+from adapter.fhir.datatypes import JSON, codeable_concept, compact, period, quantity, reference
 from adapter.fhir.ids import resource_id
+from adapter.mappers.medication import medication_id
 from adapter.mappers.observation import as_coding, number, study_link
 from adapter.mappers.patient import patient_id
 from adapter.records import Administration
@@ -43,9 +44,7 @@ def medication_administration(administration: Administration) -> JSON:
             "extension": [study_link(a.nct_id)],
             "status": a.status,
             "statusReason": [codeable_concept(text=a.not_given_reason)] if a.not_given_reason else None,
-            "medicationCodeableConcept": codeable_concept(
-                *(as_coding(c) for c in a.product_codes), coding(a.local_system, a.product_code), text=a.product_display
-            ),
+            "medicationReference": reference("Medication", medication_id(a), a.product_display),
             "subject": reference("Patient", patient_id(a.nct_id, a.site_id, a.subject_id)),
             **effective,
             "dosage": compact({"route": route, "dose": dose}) or None,

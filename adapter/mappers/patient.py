@@ -6,6 +6,7 @@ subject identifier (system ``https://trialfhir.dev/fhir/sid/trial-subject``, val
 ever written. ``birthDate`` holds the birth year alone, and only when the package
 gives it. ``meta.security`` marks the record pseudonymized (HL7 v3 ObservationValue
 PSEUDED) so a server's consumers know the identifier is not a hospital's.
+``managingOrganization`` is the site's Organization (organization.site_organization).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from adapter.fhir.constants import IDENTIFIER_BASE
-from adapter.fhir.datatypes import JSON, coding, compact, identifier
+from adapter.fhir.datatypes import JSON, coding, compact, identifier, reference
 from adapter.fhir.ids import resource_id
+from adapter.mappers.organization import site_organization_id
 from adapter.records import Subject
 
 SUBJECT_SYSTEM = IDENTIFIER_BASE + "trial-subject"
@@ -46,5 +48,6 @@ def patient(subject: Subject) -> JSON:
             "identifier": [subject_identifier(subject.nct_id, subject.site_id, subject.subject_id)],
             "gender": GENDER[subject.sex],
             "birthDate": str(subject.birth_year) if subject.birth_year is not None else None,
+            "managingOrganization": reference("Organization", site_organization_id(subject.nct_id, subject.site_id)),
         }
     )

@@ -6,7 +6,8 @@ uses), ``individual`` at the Patient. The package's enrollment state becomes the
 status (table below). ``period`` runs from the enrollment date (the consent date for
 a subject not yet enrolled) to the end date. The arm labels are the study's own, so
 ``assignedArm``/``actualArm`` match ``ResearchStudy.arm.name``. R4 has no element for
-a withdrawal reason: it goes to the project extension ``withdrawal-reason``.
+a withdrawal reason: it goes to the project extension ``withdrawal-reason``. ``consent``
+points at the subject's Consent (the consent date).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from adapter.fhir.constants import EXTENSION_BASE
 from adapter.fhir.datatypes import JSON, compact, extension, period, reference
 from adapter.fhir.ids import resource_id
+from adapter.mappers.consent import consent_id
 from adapter.mappers.patient import patient_id, subject_identifier
 from adapter.records import Subject
 
@@ -46,5 +48,6 @@ def research_subject(subject: Subject) -> JSON:
             "individual": reference("Patient", patient_id(*key)),
             "assignedArm": subject.assigned_arm,
             "actualArm": subject.actual_arm,
+            "consent": reference("Consent", consent_id(*key)),
         }
     )

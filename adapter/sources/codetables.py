@@ -73,6 +73,8 @@ class ProductDef:
     accepts: tuple[tuple[str, str], ...] = ()
     # A route's codings for a dose given over a period (IV infusion, not injection); empty means ``codes``.
     over_period: tuple[Code, ...] = ()
+    # A product's dose form (Medication.form), when the table gives one.
+    form: Code | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def load_code_tables(paths: Mapping[str, Path] | None = None, own: Mapping[str, 
             codes = tuple(_code(c, f"{path}: {kind}/{code}") for c in entry["codes"])
             accepts = tuple((a["system"], a["code"]) for a in entry.get("accepts", ()))
             over_period = tuple(_code(c, f"{path}: {kind}/{code}/over_period") for c in entry.get("over_period", ()))
-            found[code] = ProductDef(entry["display"], codes, accepts, over_period)
+            form = _code(entry["form"], f"{path}: {kind}/{code}/form") if "form" in entry else None
+            found[code] = ProductDef(entry["display"], codes, accepts, over_period, form)
         return MappingProxyType(found)
 
     return CodeTables(

@@ -26,7 +26,7 @@ from adapter.sync.sink import Sink, belongs
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "export-status.json"
-SUBJECT_TYPES = ("Observation", "MedicationAdministration")
+SUBJECT_TYPES = ("Consent", "Observation", "MedicationAdministration")  # the Patient compartment's study data
 
 
 @dataclass(frozen=True)

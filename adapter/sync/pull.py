@@ -4,9 +4,12 @@ Two ways, one result (``<Type>.ndjson`` files and ``manifest.json``):
 
 - **search**: the ResearchStudy by its NCT identifier; its Group, Organizations,
   Locations and Practitioners by ``_id``; ``ResearchSubject?study=`` with
-  ``_include`` of the Patients; then the Observations and MedicationAdministrations
-  of those Patients, ``patient=`` in chunks. The client pages (``next`` links as opaque
-  URLs; a link seen twice is a loop and an error); duplicates (same type and id) are
+  ``_include`` of the Patients; then the Consents, Observations and
+  MedicationAdministrations of those Patients, ``patient=`` in chunks; last, by ``_id``,
+  the site Organizations the Patients name (managingOrganization) and the Medications
+  the administrations give (medicationReference), which are in no Patient compartment.
+  The client pages (``next`` links as opaque URLs; a link seen twice is a loop and an
+  error); duplicates (same type and id) are
   dropped; where the server gives ``total``, the count of distinct matches must equal it.
 - **bulk**: Bulk Data ``$export`` at Group level when the study's enrollment Group
   has members and the server offers Group ``$export``, else at Patient level with
@@ -16,8 +19,8 @@ Two ways, one result (``<Type>.ndjson`` files and ``manifest.json``):
   ``Retry-After`` up to ``poll_cap`` seconds (a saved job the server no longer
   knows, 404 or 410, is started again); files stream
   to disk (gzip transfer encoding accepted); on an abort the job is cancelled with
-  DELETE. The study-level resources are not in the Patient compartment and always
-  come by search.
+  DELETE. The study-level resources, the sites' Organizations and the Medications are
+  not in the Patient compartment and always come by search.
 
 ``since`` (a FHIR instant) keeps only resources changed after it (``_lastUpdated=gt``
 on searches, ``_since`` on exports). Memory holds one page (or one file line) and a
@@ -84,6 +87,7 @@ def pull(
         else:
             report.mode = "bulk"
             report.transaction_time = bulk.run(kickoff, sink, study_id=str(study["id"]))
+        searcher.referenced()
     report.counts = dict(writer.counts)
     write_manifest(
         out,
@@ -157,6 +161,13 @@ class _Searcher:
                     patients.append(patient)
             self.sink.add(resource)
         return patients
+
+    def referenced(self) -> None:
+        """The resources outside the Patient compartment that the subject data refer to (sink.FOLLOWED), by id."""
+        for kind, ids in self.sink.referenced.items():
+            for chunk in _chunks(sorted(ids), PATIENT_CHUNK):
+                for resource in self.search(kind, {"_id": ",".join(chunk)}):
+                    self.sink.add(resource)
 
     def subject_resources(self, patients: list[str], study: Mapping[str, Any]) -> None:
         for kind in SUBJECT_TYPES:

@@ -12,6 +12,11 @@ from typing import Any
 from adapter.errors import InputError
 from adapter.fhir import elements
 from adapter.fhir.ndjson import NdjsonWriter
+from adapter.fhir.references import referenced_ids
+
+# Subject-level resources that refer to resources outside the Patient compartment, which
+# neither a patient search nor a Patient/Group $export brings: the pull fetches those by id.
+FOLLOWED = {"Patient": "Organization", "MedicationAdministration": "Medication"}
 
 
 @dataclass
@@ -42,10 +47,14 @@ class Sink:
         self.since = instant(since) if since else None
         self.report = report
         self._seen: set[int] = set()
+        # The ids FOLLOWED references point at, by type: a site per Patient, a product per dose (few).
+        self.referenced: dict[str, set[str]] = {kind: set() for kind in FOLLOWED.values()}
 
     def add(self, resource: Mapping[str, Any], line: str | None = None) -> bool:
         """Write the resource unless it was written already; True when it is new."""
         kind, rid = str(resource.get("resourceType")), str(resource.get("id"))
+        if kind in FOLLOWED:
+            self.referenced[FOLLOWED[kind]] |= referenced_ids(resource, FOLLOWED[kind])
         key = int.from_bytes(hashlib.blake2b(f"{kind}/{rid}".encode(), digest_size=8).digest(), "big")
         if key in self._seen:
             self.report.duplicates += 1

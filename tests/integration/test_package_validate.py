@@ -37,7 +37,7 @@ def features(resource: dict[str, Any]) -> Iterator[tuple[str, ...]]:
         yield ("flag", concept["coding"][0]["code"])
     if "valueQuantity" in resource:
         yield ("unit", resource["valueQuantity"]["code"])
-    for coding in resource.get("medicationCodeableConcept", {}).get("coding", []):
+    for coding in (resource.get("code", {}) if kind == "Medication" else {}).get("coding", []):
         yield ("product", coding["system"], coding["code"])
     for coding in resource.get("dosage", {}).get("route", {}).get("coding", []):
         yield ("route", coding["system"], coding["code"])

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from adapter.fhir.constants import PACKAGE_TYPES
-from adapter.fhir.json import dumps
 from adapter.package import map_package, write_mapped_package
 from tests.conftest import REPO
 
@@ -49,14 +48,21 @@ def test_every_seed_row_is_read_and_mapped(mapped: Path) -> None:
     assert {name: c["read"] for name, c in report["files"].items()} == expected
     assert all(c["read"] == c["mapped"] + c["rejected"] for c in report["files"].values())
     assert report["rejected"] == 0 and report["complete"] and report["reconciles"]
+    products = {(a["product_code"], a.get("lot", "")) for a in rows(SEED / "administrations.csv")}
     assert report["resources"] == {
+        "Organization": 6,  # the six sites of package.yaml
         "Patient": expected["subjects.csv"],
+        "Consent": expected["subjects.csv"],
         "ResearchSubject": expected["subjects.csv"],
         "Observation": expected["measurements.csv"],
+        "Medication": len(products),
         "MedicationAdministration": expected["administrations.csv"],
     }
     for kind, count in report["resources"].items():
-        assert len(lines(mapped / f"{kind}.ndjson")) == count
+        found = lines(mapped / f"{kind}.ndjson")
+        if kind == "Organization":  # the study record's sponsors share the file with the sites
+            found = [line for line in found if "/sid/trial-site" in line]
+        assert len(found) == count
     assert (mapped / "rejects.ndjson").read_text(encoding="utf-8") == ""
 
 
@@ -76,13 +82,17 @@ def test_references_come_after_what_they_point_to() -> None:
         kind = resource["resourceType"]
         if not order or order[-1] != kind:
             order.append(kind)
-        for element in ("individual", "subject"):
+        for element in ("individual", "subject", "patient", "consent", "managingOrganization", "medicationReference"):
             if element in resource:
                 assert resource[element]["reference"] in seen
         seen.add(f"{kind}/{resource['id']}")
-    # Patient and ResearchSubject alternate per subject, then the two other types follow in order.
-    assert order[-2:] == ["Observation", "MedicationAdministration"]
-    assert set(order[:-2]) == {"Patient", "ResearchSubject"}
+    # The sites first; Patient, Consent and ResearchSubject per subject; the Observations; then each
+    # product's Medication just before its first MedicationAdministration.
+    assert order[0] == "Organization" and "Organization" not in order[1:]
+    subjects_end = order.index("Observation")
+    assert set(order[1:subjects_end]) == {"Patient", "Consent", "ResearchSubject"}
+    assert "Observation" not in order[subjects_end + 1 :]
+    assert set(order[subjects_end + 1 :]) == {"Medication", "MedicationAdministration"}
 
 
 def test_two_runs_write_identical_bytes(mapped: Path, tmp_path: Path) -> None:
@@ -143,10 +153,11 @@ def _golden_outputs(mapped: Path) -> dict[str, str]:
     for kind in PACKAGE_TYPES:
         for line in lines(mapped / f"{kind}.ndjson"):
             resource = json.loads(line)
-            owner = resource.get("subject") or resource.get("individual")
+            owner = resource.get("subject") or resource.get("individual") or resource.get("patient")
             patient_id = owner["reference"].split("/")[1] if owner else resource["id"]
-            if patients[patient_id] in SAMPLE_SUBJECTS:
-                sample.append(dumps(resource))
+            # Sites and Medications belong to no subject: all of them are in the sample.
+            if patient_id not in patients or patients[patient_id] in SAMPLE_SUBJECTS:
+                sample.append(line)  # as written, byte for byte
     digests = {
         f"{kind}.ndjson": hashlib.sha256((mapped / f"{kind}.ndjson").read_bytes()).hexdigest()
         for kind in PACKAGE_TYPES

@@ -57,8 +57,9 @@ def interventions(
 ) -> None:
     """EX and CM rows; sets each subject's first and last dose (RFSTDTC) and exposure (RFXSTDTC, from EX)."""
     treatment_words = [_words([name]) for name in investigational(study)]
+    medications = {str(m.get("id")): m for m in read_resources(folder, "Medication")}
     administrations = [
-        a for a in read_resources(folder, "MedicationAdministration")
+        elements.with_medication_code(a, medications) for a in read_resources(folder, "MedicationAdministration")
         if subjects.get(ref_id(a.get("subject"), "Patient") or "")
     ]  # fmt: skip
     for administration in administrations:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from adapter.fhir.ids import resource_id
+from adapter.fhir.json import dumps
 from adapter.fhir.validate import r4b_problems
+from adapter.mappers.consent import consent
+from adapter.mappers.medication import medication
 from adapter.mappers.medicationadministration import medication_administration
 from adapter.mappers.observation import observation
+from adapter.mappers.organization import site_organization
 from adapter.mappers.patient import patient
 from adapter.mappers.researchsubject import STATUS, research_subject
 from adapter.records import Administration, Code, Measurement, Subject, Visit
@@ -42,8 +45,8 @@ STUDY_REFERENCE = {"reference": f"ResearchStudy/{resource_id('ResearchStudy', 'N
 PATIENT_REFERENCE = {"reference": f"Patient/{resource_id('Patient', 'NCT04753476', '01', '01-0001')}"}
 
 
-def same_json(a: object, b: object) -> bool:
-    return json.dumps(a, separators=(",", ":")) == json.dumps(b, separators=(",", ":"))
+def same_json(a: dict[str, object], b: dict[str, object]) -> bool:
+    return dumps(a) == dumps(b)
 
 
 def test_patient_is_pseudonymous_with_the_birth_year_only() -> None:
@@ -132,8 +135,9 @@ def test_medication_administration_dose_route_and_study() -> None:
     assert resource["dosage"]["route"]["coding"][0]["code"] == "IM"
     assert resource["dosage"]["dose"] == {"value": 1, "unit": "mL", "system": "http://unitsofmeasure.org",
                                           "code": "mL"}
-    assert [c["code"] for c in resource["medicationCodeableConcept"]["coding"]] == ["secretome-hypoxic-mscs",
-                                                                                   "SECRETOME"]
+    assert resource["medicationReference"] == {
+        "reference": f"Medication/{resource_id('Medication', 'NCT04753476', 'SECRETOME')}", "display": "Secretome-MSCs"}
+    assert "medicationCodeableConcept" not in resource  # R4: one medication[x]
     assert resource["extension"] == [{"url": "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy",
                                       "valueReference": STUDY_REFERENCE}]
     assert r4b_problems(resource) == []
@@ -152,3 +156,33 @@ def test_mapping_twice_gives_identical_json() -> None:
     for mapper, record in ((patient, SUBJECT), (research_subject, SUBJECT), (observation, IL6),
                            (medication_administration, DOSE)):
         assert same_json(mapper(record), mapper(record))
+
+
+def test_medication_carries_codes_form_and_lot_with_one_id_per_product_and_lot() -> None:
+    plain = medication(DOSE)
+    assert [c["code"] for c in plain["code"]["coding"]] == ["secretome-hypoxic-mscs", "SECRETOME"]
+    assert plain["code"]["text"] == "Secretome-MSCs" and not {"form", "batch"} & set(plain)
+    assert medication(replace(DOSE, start="2020-06-13T10:00:00+07:00"))["id"] == plain["id"]
+    form = Code("http://snomed.info/sct", "385219001", "Conventional release solution for injection")
+    lot = medication(replace(DOSE, lot="B-2020-07", product_form=form))
+    assert lot["id"] != plain["id"] and lot["batch"] == {"lotNumber": "B-2020-07"}
+    assert lot["form"]["coding"][0]["code"] == "385219001"
+    assert medication_administration(replace(DOSE, lot="B-2020-07"))["medicationReference"]["reference"] == (
+        f"Medication/{lot['id']}")  # fmt: skip
+    assert r4b_problems(lot) == []
+
+
+def test_consent_is_dated_research_consent_of_the_patient_referenced_by_the_subject() -> None:
+    resource = consent(SUBJECT)
+    assert (resource["status"], resource["dateTime"], resource["patient"]) == ("active", "2020-06-11",
+                                                                               PATIENT_REFERENCE)  # fmt: skip
+    assert resource["scope"]["coding"][0]["code"] == "research"
+    assert research_subject(SUBJECT)["consent"] == {"reference": f"Consent/{resource['id']}"}
+    assert r4b_problems(resource) == []
+
+
+def test_patient_is_managed_by_its_site_organization() -> None:
+    site = site_organization("NCT04753476", "01", "RSUD Bantul")
+    assert patient(SUBJECT)["managingOrganization"] == {"reference": f"Organization/{site['id']}"}
+    assert site["identifier"][0]["value"] == "NCT04753476/01" and site["name"] == "RSUD Bantul"
+    assert r4b_problems(site) == []

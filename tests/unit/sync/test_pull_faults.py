@@ -85,6 +85,7 @@ def query(**params: str) -> Any:
 
 
 def test_a_next_link_seen_twice_stops_the_pull_with_an_error(server: Any, client: FhirClient, tmp_path: Path) -> None:
+    empty_search(server, "Consent")
     server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="200")],
                json=page(observation(1), following=f"{BASE}?_getpages=a&_getpagesoffset=200"))  # fmt: skip
     server.get(f"{BASE}", match=[query(_getpages="a", _getpagesoffset="200")],
@@ -113,7 +114,7 @@ def test_a_total_that_disagrees_with_the_matches_received_makes_the_report_not_o
     server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="200")],
                json=page(observation(1), observation(2), total=3, following=f"{BASE}?_getpages=b"))  # fmt: skip
     server.get(f"{BASE}", match=[query(_getpages="b")], json=page(observation(2), total=3))
-    empty_search(server, "MedicationAdministration")
+    empty_search(server, "Consent", "MedicationAdministration")
     report = pull(client, NCT, tmp_path, mode="search")
     assert not report.ok
     assert report.problems == ["Observation search {'patient': 'p1'}: the server said 3 matches, 2 arrived"]
@@ -128,7 +129,7 @@ def test_a_total_that_counts_only_matches_not_includes_is_ok(server: Any, client
     server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="200")],
                json=page(observation(1), observation(2), total=3, following=f"{BASE}?_getpages=c"))  # fmt: skip
     server.get(f"{BASE}", match=[query(_getpages="c")], json=page(observation(3), total=3))
-    empty_search(server, "MedicationAdministration")
+    empty_search(server, "Consent", "MedicationAdministration")
     report = pull(client, NCT, tmp_path, mode="search")
     assert report.ok, report.problems
     assert report.counts == {"ResearchStudy": 1, "ResearchSubject": 1, "Patient": 1, "Observation": 3}
