@@ -25,13 +25,14 @@ from adapter.errors import ConfigError
 
 # Run once per connection. fp_numbers_as_text quotes the number after each "key": (whitespace allowed). It
 # cannot match inside a string: there every quote is escaped (\"), so a quote followed by a colon ends a key.
-# Numbers inside arrays stay numbers (FHIR R4 has no arrays of decimals).
+# Numbers inside arrays stay numbers (FHIR R4 has no arrays of decimals). JSON values DuckDB hands back are
+# minified, so their first character tells an array or null without parsing them again (fp_items).
 MACROS = r"""
 CREATE OR REPLACE MACRO fp_numbers_as_text(t) AS
     regexp_replace(t, '("[A-Za-z0-9_]+"\s*:\s*)(-?[0-9][0-9.eE+-]*)', '\1"\2"', 'g');
 CREATE OR REPLACE MACRO fp_items(j) AS CASE
-    WHEN j IS NULL OR json_type(j) = 'NULL' THEN []::JSON[]
-    WHEN json_type(j) = 'ARRAY' THEN CAST(j AS JSON[])
+    WHEN j IS NULL OR j::VARCHAR = 'null' THEN []::JSON[]
+    WHEN starts_with(j::VARCHAR, '[') THEN CAST(j AS JSON[])
     ELSE [j] END;
 CREATE OR REPLACE MACRO fp_of(b) AS list_transform(list_filter([b], lambda x: x IS NOT NULL), lambda x: to_json(x));
 CREATE OR REPLACE MACRO fp_bool(c) AS CASE
