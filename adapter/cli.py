@@ -319,6 +319,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def server_problem(error: ServerError) -> str:
+    """A server error in words a user can act on: the usual ways of pointing at the wrong place first."""
+    text, base = str(error), error.url.split("/metadata")[0]
+    if error.status == 0 and ("WRONG_VERSION_NUMBER" in text or "wrong version number" in text):
+        return f"TLS failed at {base}: the server seems to speak plain HTTP there; try http:// (or check the port)"
+    if error.status == 0 and "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"TLS failed at {base}: its certificate is not trusted (set ca_bundle for this server in the config)"
+    if error.status == 0 and ("Connection refused" in text or "Failed to establish" in text):
+        return f"nothing answers at {base} (connection refused, or no such host): is the server running, the URL right?"
+    if error.status == 0 and "timed out" in text:
+        return f"{base} did not answer in time; the server may be overloaded, or a firewall drops the connection"
+    if error.status == 404 and error.url.rstrip("/").endswith("/metadata"):
+        return (f"{base} is not a FHIR base URL: GET {error.url} answered 404 (a FHIR base serves /metadata; "
+                "it often ends in /fhir)")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -333,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trialfhir: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ServerError as error:
-        print(f"trialfhir: server error: {error}", file=sys.stderr)
+        print(f"trialfhir: server error: {server_problem(error)}", file=sys.stderr)
         return EXIT_SERVER
     except AdapterError as error:
         print(f"trialfhir: error: {error}", file=sys.stderr)

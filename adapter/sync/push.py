@@ -117,25 +117,25 @@ def push_source(
 
     path = journal_path(journal_dir, server.base_url, source.study)
     log.info("%s %s, journal %s", source.kind, source.study, path)
-    with (
-        FhirClient.from_settings(server) as client,
-        Journal(path, base_url=server.base_url, study=source.study) as journal,
-    ):
-        return push(
-            source.resources,
-            client=client,
-            journal=journal,
-            study=source.study,
-            bundle_entries=server.bundle_entries,
-            bundle_bytes=server.bundle_bytes,
-            concurrency=server.concurrency,
-            write_mode=server.write_mode,
-            full=full,
-            dry_run=dry_run,
-            delete_removed=delete_removed,
-            progress=progress,
-            on_planned=planned,
-        )
+    with FhirClient.from_settings(server) as client:
+        # Reach the server before its journal exists: a server never reached leaves no journal folder behind.
+        client.capabilities()
+        with Journal(path, base_url=server.base_url, study=source.study) as journal:
+            return push(
+                source.resources,
+                client=client,
+                journal=journal,
+                study=source.study,
+                bundle_entries=server.bundle_entries,
+                bundle_bytes=server.bundle_bytes,
+                concurrency=server.concurrency,
+                write_mode=server.write_mode,
+                full=full,
+                dry_run=dry_run,
+                delete_removed=delete_removed,
+                progress=progress,
+                on_planned=planned,
+            )
 
 
 def _server_has_latest_write(client: FhirClient, journal: Journal) -> bool:
