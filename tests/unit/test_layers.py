@@ -7,7 +7,8 @@ The layers, lowest first (docs/ARCHITECTURE.md draws them):
 2. ``mappers``: records to FHIR resources
 3. ``client``, ``package``, ``studybundle``: one server conversation, one mapping run
 4. ``sync``, ``export``: whole jobs; peers, neither imports the other; ``engines`` (the export views
-   on DuckDB), which export calls and which imports neither
+   on DuckDB), which export calls and which imports neither; ``collect`` (hospital data into the
+   trial), a peer of sync and export that imports neither
 5. ``service``, ``cli``, ``demo``: the edges a user drives
 """
 
@@ -37,6 +38,7 @@ LAYERS: dict[str, int] = {
     "adapter.sync": 4,
     "adapter.export": 4,
     "adapter.engines": 4,
+    "adapter.collect": 4,
     "adapter.service": 5,
     "adapter.cli": 5,
     "adapter.demo": 5,
@@ -48,6 +50,11 @@ SEPARATE = {
     # The engines run the export views; export calls them, never the other way, and they never push.
     ("adapter.engines", "adapter.export"),
     ("adapter.engines", "adapter.sync"),
+    # Collecting from a hospital is its own job: it neither pushes nor exports.
+    ("adapter.collect", "adapter.sync"),
+    ("adapter.collect", "adapter.export"),
+    ("adapter.sync", "adapter.collect"),
+    ("adapter.export", "adapter.collect"),
 }
 MAX_LINES = 400
 
