@@ -21,6 +21,10 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise MappingError(shown, record_id=str(folder), element="SDTM", value=len(problems))
     study_id = next((str(r["STUDYID"]) for r in result.datasets["DM"].rows), nct_id or "")
+    for name in [name for name, dataset in result.datasets.items() if not dataset.rows]:
+        # A submission leaves out datasets without records (TI for a record without criteria, SUPP-- unneeded).
+        del result.datasets[name]
+        result.excluded[f"dataset {name}: no records, not written"] += 1
     report.files = _write(result, report.output, study_id, report.raw_csv)
     report.excluded = dict(result.excluded)
 

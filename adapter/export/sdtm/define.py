@@ -33,6 +33,7 @@ CLASSES = {
     **dict.fromkeys(("EX", "CM", "PR"), "INTERVENTIONS"),
     "DS": "EVENTS",
     **dict.fromkeys(("LB", "VS", "RS", "MB", "RE"), "FINDINGS"),
+    "SUPPDM": "RELATIONSHIP",
 }
 STRUCTURES = {
     "TS": "One record per trial summary parameter value",
@@ -52,6 +53,7 @@ STRUCTURES = {
     "MB": "One record per microbiology test per visit per subject",
     "RE": "One record per respiratory test per visit per subject",
     "PR": "One record per recorded procedure per visit per subject",
+    "SUPPDM": "One record per supplemental qualifier per subject",
 }
 METHODS = {
     "AGE": "AGE = whole years from BRTHDTC to RFSTDTC; with a birth year alone, "
@@ -139,7 +141,8 @@ def _dataset(mdv: define.MetaDataVersion, dataset: Dataset, lengths: Mapping[str
     group = define.ItemGroupDef(
         OID=f"IG.{spec.name}", Name=spec.name, Repeating="No" if spec.name == "DM" else "Yes",
         IsReferenceData="Yes" if CLASSES[spec.name] == "TRIAL DESIGN" else "No", SASDatasetName=spec.name,
-        Domain=spec.name, Purpose="Tabulation", Structure=STRUCTURES[spec.name], ArchiveLocationID=f"LF.{spec.name}",
+        Domain=spec.name.removeprefix("SUPP"), Purpose="Tabulation", Structure=STRUCTURES[spec.name],
+        ArchiveLocationID=f"LF.{spec.name}",
         StandardOID="STD.SDTMIG", Description=_text(spec.label),
     )  # fmt: skip
     group.Class = define.Class(Name=CLASSES[spec.name])

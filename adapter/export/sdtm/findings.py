@@ -56,6 +56,21 @@ def at_precision(dtc: str, element: Mapping[str, Any] | None) -> str:
     return stamp[:keep] + (zone if keep > 10 else "")
 
 
+def _test(observation: Mapping[str, Any], terms: Terms) -> tuple[str, Test | None]:
+    """The LOINC code and the SDTM test of an Observation.
+
+    The project's own code wins over a LOINC code when both are mapped: it is the more
+    specific (a chest X-ray's impression, where LOINC 18782-3 is any radiology narrative).
+    """
+    concept = observation.get("code")
+    loinc = str(elements.first_coding(concept, LOINC).get("code") or "")
+    own = str(elements.first_coding(concept, MEASUREMENT_SYSTEM).get("code") or "")
+    for code in (own, loinc):
+        if code in terms.tests:
+            return loinc, terms.tests[code]
+    return loinc, None
+
+
 def _reported(observation: Mapping[str, Any]) -> Mapping[str, Any]:
     for ext in elements.extensions(observation, REPORTED_VALUE_EXTENSION):
         return dict(ext.get("valueQuantity") or {})
@@ -76,10 +91,7 @@ def findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         subject = subjects.get(ref_id(observation.get("subject"), "Patient") or "")
         if subject is None:
             continue
-        loinc = elements.first_coding(observation.get("code"), LOINC).get("code")
-        if not loinc:
-            loinc = elements.first_coding(observation.get("code"), MEASUREMENT_SYSTEM).get("code")
-        test = terms.tests.get(str(loinc))
+        loinc, test = _test(observation, terms)
         if test is None:
             code = elements.first_coding(observation.get("code"))
             result.excluded[f"Observation {code.get('system')}|{code.get('code')}: no SDTM test mapped"] += 1
@@ -87,7 +99,7 @@ def findings(folder: Path, subjects: Mapping[str, Subject], study: Study, terms:
         if observation.get("status") in ("cancelled", "entered-in-error"):
             result.excluded[f"Observation status {observation['status']}"] += 1
             continue
-        result.datasets[test.domain].rows.append(_row(observation, subject, study, terms, test, str(loinc)))
+        result.datasets[test.domain].rows.append(_row(observation, subject, study, terms, test, loinc))
     for domain in DOMAINS:
         _last_before_exposure(result.datasets[domain].rows, domain, subjects)
 

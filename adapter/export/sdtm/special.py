@@ -62,16 +62,19 @@ def age(birth: str, reference: str) -> float | None:
     return float(int(reference[:4]) - int(birth[:4]))
 
 
-def _omb(patient: Mapping[str, Any], url: str, table: Mapping[str, str]) -> str:
+def _omb(patient: Mapping[str, Any], url: str, table: Mapping[str, str]) -> list[str]:
     found = [
         table.get(str((part.get("valueCoding") or {}).get("code")), "")
         for ext in elements.extensions(patient, url)
         for part in ext.get("extension", [])
         if part.get("url") == "ombCategory"
     ]
-    found = sorted(set(filter(None, found)))
-    # SDTMIG 3.4 section 5.2 (DM assumption 7): more than one race is MULTIPLE, each race then in SUPPDM.
-    return found[0] if len(found) == 1 else ("MULTIPLE" if found else "")
+    return sorted(set(filter(None, found)))
+
+
+def _one(values: list[str]) -> str:
+    # SDTMIG 3.4 DM assumptions: more than one race is MULTIPLE in RACE, each race then in SUPPDM (RACE1, RACE2 ...).
+    return values[0] if len(values) == 1 else ("MULTIPLE" if values else "")
 
 
 def demographics(subjects: Mapping[str, Subject], study: Study, terms: Terms, result: SdtmResult) -> None:
@@ -92,6 +95,13 @@ def demographics(subjects: Mapping[str, Subject], study: Study, terms: Terms, re
         deceased = patient.get("deceasedDateTime")
         birth = str(patient.get("birthDate") or "")
         years = age(birth, rfstdtc or subject.consent or str(period.get("start") or ""))
+        races = _omb(patient, US_CORE_RACE, terms.race)
+        if len(races) > 1:
+            result.datasets["SUPPDM"].rows.extend(
+                {"STUDYID": study.studyid, "RDOMAIN": "DM", "USUBJID": subject.usubjid, "IDVAR": "", "IDVARVAL": "",
+                 "QNAM": f"RACE{n}", "QLABEL": f"Race {n}", "QVAL": race, "QORIG": "Collected", "QEVAL": ""}
+                for n, race in enumerate(races, start=1)
+            )  # fmt: skip
         result.datasets["DM"].rows.append({
             "STUDYID": study.studyid, "DOMAIN": "DM", "USUBJID": subject.usubjid, "SUBJID": subject.subjid,
             "RFSTDTC": rfstdtc, "RFENDTC": "" if screen_failed else subject.last_dose or period.get("end") or "",
@@ -100,8 +110,7 @@ def demographics(subjects: Mapping[str, Subject], study: Study, terms: Terms, re
             "DTHDTC": deceased or "", "DTHFL": "Y" if deceased or patient.get("deceasedBoolean") else "",
             "SITEID": subject.siteid, "BRTHDTC": birth, "AGE": years, "AGEU": "YEARS" if years is not None else "",
             "SEX": terms.sex.get(str(patient.get("gender")), "U"),
-            "RACE": _omb(patient, US_CORE_RACE, terms.race),
-            "ETHNIC": _omb(patient, US_CORE_ETHNICITY, terms.ethnicity),
+            "RACE": _one(races), "ETHNIC": _one(_omb(patient, US_CORE_ETHNICITY, terms.ethnicity)),
             "ARMCD": study.arm_codes.get(arm, _code(arm)), "ARM": arm,
             "ACTARMCD": study.arm_codes.get(actual, _code(actual)), "ACTARM": actual,
             "ARMNRS": armnrs, "ACTARMUD": actarmud,

@@ -71,8 +71,11 @@ def test_dm_race_from_us_core(tmp_path: Path) -> None:
         parts = [{"url": "ombCategory", "valueCoding": {"code": c}} for c in codes]
         return {"extension": [{"url": US_CORE_RACE, "extension": parts}]}
 
-    dm = _dm(_build(tmp_path, _changed(pt1=race("2028-9"), pt2=race("2028-9", "2106-3"))))
+    result = _build(tmp_path, _changed(pt1=race("2028-9"), pt2=race("2028-9", "2106-3")))
+    dm = _dm(result)
     assert (dm["001"]["RACE"], dm["002"]["RACE"]) == ("ASIAN", "MULTIPLE")
+    supp = [(r["USUBJID"], r["QNAM"], r["QVAL"]) for r in result.datasets["SUPPDM"].rows]
+    assert supp == [(f"{NCT}-01-002", "RACE1", "ASIAN"), (f"{NCT}-01-002", "RACE2", "WHITE")]
 
 
 def test_se_sv_ds_follow_the_subject(tmp_path: Path) -> None:
