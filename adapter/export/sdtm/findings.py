@@ -1,8 +1,10 @@
-"""Findings (SDTMIG 3.4 section 6.3): LB, VS, RS and MB from Observations.
+"""Findings (SDTMIG 3.4 section 6.3): LB, VS, RS, MB and RE from Observations, and PR for oxygen support.
 
 Follows the HL7/CDISC FHIR to CDISC Joint Mapping IG 1.0.0 for LB and VS. The test's
-LOINC code picks the domain and the CDISC test (``sdtm-terms.yaml``): clinical
-classifications (ECOG, SOFA) go to RS, microorganism detection (SARS-CoV-2 PCR) to MB.
+code picks the domain and the CDISC test (``sdtm-terms.yaml``): clinical
+classifications (ECOG, SOFA) go to RS, microorganism detection (SARS-CoV-2 PCR) to MB,
+chest X-ray interpretations to RE; oxygen support, a treatment recorded as an
+Observation, becomes a PR (procedure) record.
 --ORRES/--ORRESU are the value as reported (the reported-value extension when the
 Observation has one, else valueQuantity); --STRESC/--STRESN/--STRESU the standard value
 (valueQuantity). --DTC keeps the collected precision (reported-precision extension).
