@@ -1,4 +1,4 @@
-"""SDTM from the seed trial as the HAPI server gives it back: check-sdtm passes and LB/VS hold the values as collected."""
+"""SDTM of the seed trial as HAPI gives it back: check-sdtm passes, LB/VS hold the values as collected."""
 
 from __future__ import annotations
 
