@@ -30,7 +30,7 @@ INTEGER = re.compile(r"(SEQ|DY|^AGE|TAETORD)$")
 CLASSES = {
     **dict.fromkeys(("TS", "TA", "TE", "TV", "TI"), "TRIAL DESIGN"),
     **dict.fromkeys(("DM", "SE", "SV"), "SPECIAL PURPOSE"),
-    **dict.fromkeys(("EX", "CM", "PR"), "INTERVENTIONS"),
+    **dict.fromkeys(("EX", "EC", "CM", "PR"), "INTERVENTIONS"),
     "DS": "EVENTS",
     **dict.fromkeys(("LB", "VS", "RS", "MB", "RE"), "FINDINGS"),
     "SUPPDM": "RELATIONSHIP",
@@ -46,6 +46,7 @@ STRUCTURES = {
     "SV": "One record per actual visit per subject",
     "DS": "One record per disposition status or protocol milestone per subject",
     "EX": "One record per administration per subject",
+    "EC": "One record per collected administration per subject",
     "CM": "One record per medication administration per subject",
     "LB": "One record per lab test per time point per visit per subject",
     "VS": "One record per vital sign measurement per time point per visit per subject",

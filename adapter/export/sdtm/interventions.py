@@ -1,13 +1,14 @@
-"""Interventions (SDTMIG 3.4 section 6.1): EX for study treatment, CM for every other medication.
+"""Interventions (SDTMIG 3.4 section 6.1): EX and EC for study treatment, CM for every other medication.
 
 From MedicationAdministrations, by analogy with the joint mapping guide's CM rows. A
 medication is study treatment when its name shares a distinctive word with an
 intervention some arms get and others do not (design.investigational: standard of
 care, given in every arm, is not study treatment); everything else goes to CM. Each
-administration is one record given once (--DOSFRQ ONCE). A study-treatment dose not
-given stays in EX with EXDOSE 0 and the reason in EXADJ (SDTMIG 3.4 section 6.1.3,
-EX assumption on doses not taken); a medication not given is not in CM (CM records
-what was taken). Dose form is null: MedicationAdministration does not carry it.
+administration is one record given once (--DOSFRQ ONCE). EX holds the doses given; when
+a study-treatment dose was not given, EC (exposure as collected) holds every collected
+study-treatment record, the missed ones with ECOCCUR N and the reason in ECREASOC, never
+a dose of 0 (SDTMIG 3.4 EX/EC assumptions). A medication not given is not in CM (CM
+records what was taken). Dose form is null: the data carries none.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def interventions(
             result.excluded["MedicationAdministration not-done of a medication other than study treatment (CM)"] += 1
         else:
             _medication(administration, subject, study, terms, result)
+    ec = result.datasets["EC"].rows
+    if all(row["ECOCCUR"] == "Y" for row in ec):
+        ec.clear()  # EC would only repeat EX: SDTMIG 3.4 wants it only when it holds more (doses not given)
 
 
 def _common(administration: Mapping[str, Any], subject: Subject, study: Study, terms: Terms, p: str) -> dict[str, Any]:
@@ -109,18 +113,26 @@ def _common(administration: Mapping[str, Any], subject: Subject, study: Study, t
 
 def _exposure(administration: Mapping[str, Any], subject: Subject, study: Study, terms: Terms,
               result: SdtmResult) -> None:  # fmt: skip
+    """An EC record as collected, and an EX record when the dose was given."""
+    given = administration.get("status") != "not-done"
+    collected = _common(administration, subject, study, terms, "EC")
+    reasons = [elements.concept_text(r) for r in administration.get("statusReason", [])]
+    collected.update(ECMOOD="PERFORMED", ECOCCUR="Y" if given else "N",
+                     VISITDY=planned_study_day(collected["VISITNUM"]))
+    if not given:
+        # CDASHIG/SDTMIG: a dose not given is ECOCCUR N with its reason, never a dose of 0.
+        collected.update(ECDOSE=None, ECREASOC="; ".join(filter(None, reasons))[:200])
+    result.datasets["EC"].rows.append(collected)
+    if not given:
+        return
     row = _common(administration, subject, study, terms, "EX")
     row.update(EXDOSFRM="", VISITDY=planned_study_day(row["VISITNUM"]))
-    if administration.get("status") == "not-done":
-        reasons = [elements.concept_text(r) for r in administration.get("statusReason", [])]
-        row.update(EXDOSE=0.0, EXADJ=f"Not given: {'; '.join(filter(None, reasons)) or 'no reason recorded'}"[:200])
-    else:
-        if administration.get("status") == "stopped":
-            row.update(EXADJ="Administration stopped")
-        start, end = row["EXSTDTC"], row["EXENDTC"]
-        if start:
-            subject.first_exposure = min(filter(None, (subject.first_exposure, start)))
-            subject.last_exposure = max(filter(None, (subject.last_exposure, end)))
+    if administration.get("status") == "stopped":
+        row.update(EXADJ="Administration stopped")
+    start, end = row["EXSTDTC"], row["EXENDTC"]
+    if start:
+        subject.first_exposure = min(filter(None, (subject.first_exposure, start)))
+        subject.last_exposure = max(filter(None, (subject.last_exposure, end)))
     result.datasets["EX"].rows.append(row)
 
 

@@ -105,7 +105,7 @@ def _administration(n: int, code: str, text: str, status: str = "completed", **m
             "effectiveDateTime": f"2020-06-1{n}T10:00:00+07:00", **more}
 
 
-def test_study_treatment_goes_to_ex_other_medication_to_cm(tmp_path: Path) -> None:
+def test_study_treatment_goes_to_ex_and_ec_other_medication_to_cm(tmp_path: Path) -> None:
     items = [*resources(), _administration(2, "H02AB02", "Dexamethasone"),
              _administration(3, "H02AB02", "Dexamethasone", status="not-done"),
              {**_administration(4, "X", "Secretome-MSCs", status="not-done"),
@@ -114,9 +114,16 @@ def test_study_treatment_goes_to_ex_other_medication_to_cm(tmp_path: Path) -> No
     ex, cm = result.datasets["EX"].rows, result.datasets["CM"].rows
     assert [(r["CMTRT"], r["CMCLASCD"], r["CMSTDY"], r["EPOCH"]) for r in cm] == [
         ("DEXAMETHASONE", "H02AB02", 2.0, "TREATMENT")]
-    not_given = [r for r in ex if r["EXADJ"]]
-    assert [(r["EXDOSE"], r["EXADJ"]) for r in not_given] == [(0.0, "Not given: Patient refused")]
-    assert {r["EXDOSFRQ"] for r in ex} == {"ONCE"} and len(ex) == 4
+    assert {r["EXDOSFRQ"] for r in ex} == {"ONCE"} and len(ex) == 3, "a dose not given is not in EX"
+    ec = result.datasets["EC"].rows
+    assert len(ec) == 4, "EC holds every collected study-treatment record once one was not given"
+    missed = [(r["ECOCCUR"], r["ECDOSE"], r["ECREASOC"]) for r in ec if r["ECOCCUR"] == "N"]
+    assert missed == [("N", None, "Patient refused")], "never a dose of 0"
     assert result.excluded["MedicationAdministration not-done of a medication other than study treatment (CM)"] == 1
     dm = _dm(result)["001"]
     assert (dm["RFXSTDTC"], dm["RFXENDTC"]) == ("2020-06-11T09:00:00+07:00", "2020-06-11T09:05:00+07:00"), "EX alone"
+
+
+def test_ec_is_left_empty_when_it_would_repeat_ex(tmp_path: Path) -> None:
+    result = _build(tmp_path, resources())
+    assert result.datasets["EC"].rows == [] and len(result.datasets["EX"].rows) == 3
