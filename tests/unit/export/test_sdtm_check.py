@@ -43,3 +43,21 @@ def test_xpt_limits_are_checked(tmp_path: Path) -> None:
     problems = check_folder(tmp_path / "sdtm")
     assert not [p for p in problems if p.startswith("[XPT]")]
     assert check(result.datasets, load_ct()) == [], "in memory too, CT included"
+
+
+def test_a_trial_with_every_optional_dataset_passes_and_its_define_is_valid(tmp_path: Path) -> None:
+    """TI, SUPPDM and EC are absent from the seed trial; this small trial has all three."""
+    from adapter.export.exporter import export
+    from tests.unit.export.trial import resources
+
+    items = resources()
+    patient = next(r for r in items if r["resourceType"] == "Patient")
+    patient["extension"] = [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": [
+        {"url": "ombCategory", "valueCoding": {"code": "2028-9"}},
+        {"url": "ombCategory", "valueCoding": {"code": "2106-3"}}]}]
+    dose = next(r for r in items if r["resourceType"] == "MedicationAdministration")
+    missed = {**dose, "id": "missed", "status": "not-done", "statusReason": [{"text": "Patient refused"}],
+              "effectivePeriod": {"start": "2020-06-13T09:00:00+07:00"}}
+    export(write_folder(tmp_path / "in", [*items, missed]), tmp_path / "sdtm", "sdtm")
+    assert {"ti", "suppdm", "ec"} <= {p.stem for p in (tmp_path / "sdtm").glob("*.xpt")}
+    assert check_folder(tmp_path / "sdtm") == []
