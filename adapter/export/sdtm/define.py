@@ -4,7 +4,8 @@ Datasets (ItemGroupDef with class, structure, keys and the .xpt leaf), variables
 (ItemDef with length, label and origin), code lists from the shipped CDISC CT subset
 (each used codelist whole, NCI codes as nci:ExtCodeID aliases, sponsor-extended
 values marked def:ExtendedValue), value-level metadata for LB/VS results by test
-(ValueListDef with one WhereClauseDef per --TESTCD) and the derivations (MethodDef:
+(ValueListDef with one WhereClauseDef per --TESTCD) and for TSVAL by parameter (its CT
+response codelist), and the derivations (MethodDef:
 AGE, --DY, --LOBXFL, EPOCH, --SEQ, USUBJID, reference dates, standard results, SE/SV).
 Origins: collected from the source data, assigned by the sponsor (codes, names),
 protocol (trial design) or derived (the methods). Tests validate the output against
@@ -124,8 +125,8 @@ def build_define(
     used_methods: set[str] = set()
     for name, dataset in result.datasets.items():
         mdv.ItemGroupDef.append(_dataset(mdv, dataset, lengths[name], ct, used_codelists, used_methods))
-        if name in ("LB", "VS"):
-            _value_level(mdv, dataset, lengths[name])
+        if name in ("TS", "LB", "VS"):
+            _value_level(mdv, dataset, lengths[name], ct, used_codelists)
     for code in sorted(used_codelists):
         mdv.CodeList.append(_codelist(ct, code))
     for key in sorted(used_methods):
@@ -181,30 +182,39 @@ def _item(oid: str, variable: Variable, length: int, kind: str, source: str) -> 
     return item
 
 
-def _value_level(mdv: define.MetaDataVersion, dataset: Dataset, lengths: Mapping[str, int]) -> None:
+def _value_level(mdv: define.MetaDataVersion, dataset: Dataset, lengths: Mapping[str, int], ct: ControlledTerms,
+                 used_codelists: set[str]) -> None:  # fmt: skip
+    """One value-level entry per test: LBORRES/VSORRES by --TESTCD, TSVAL by TSPARMCD (with its response codelist)."""
     p = dataset.spec.name
-    tests = sorted({(str(r[f"{p}TESTCD"]), str(r[f"{p}TEST"])) for r in dataset.rows})
+    if p == "TS":
+        by, names, target, origin_type, source = "TSPARMCD", "TSPARM", "TSVAL", "Protocol", None
+    else:
+        by, names, target, origin_type, source = f"{p}TESTCD", f"{p}TEST", f"{p}ORRES", "Collected", "Investigator"
+    tests = sorted({(str(r[by]), str(r[names])) for r in dataset.rows})
     if not tests:
         return
-    value_list = define.ValueListDef(OID=f"VL.{p}.{p}ORRES")
+    value_list = define.ValueListDef(OID=f"VL.{p}.{target}")
     for order, (testcd, test) in enumerate(tests, start=1):
-        where = f"WC.{p}.{p}TESTCD.{testcd}"
-        check = define.RangeCheck(Comparator="EQ", SoftHard="Soft", ItemOID=f"IT.{p}.{p}TESTCD")
+        where = f"WC.{p}.{by}.{testcd}"
+        check = define.RangeCheck(Comparator="EQ", SoftHard="Soft", ItemOID=f"IT.{p}.{by}")
         check.CheckValue.append(define.CheckValue(_content=testcd))
         clause = define.WhereClauseDef(OID=where)
         clause.RangeCheck.append(check)
         mdv.WhereClauseDef.append(clause)
-        ref = define.ItemRef(ItemOID=f"IT.{p}.{p}ORRES.{testcd}", OrderNumber=order, Mandatory="No")
+        ref = define.ItemRef(ItemOID=f"IT.{p}.{target}.{testcd}", OrderNumber=order, Mandatory="No")
         ref.WhereClauseRef.append(define.WhereClauseRef(WhereClauseOID=where))
         value_list.ItemRef.append(ref)
-        item = define.ItemDef(OID=f"IT.{p}.{p}ORRES.{testcd}", Name=f"{p}ORRES", DataType="text",
-                              Length=lengths[f"{p}ORRES"], SASFieldName=f"{p}ORRES",
-                              Description=_text(f"{test} result as collected"))  # fmt: skip
-        item.Origin.append(define.Origin(Type="Collected", Source="Investigator"))
+        item = define.ItemDef(OID=f"IT.{p}.{target}.{testcd}", Name=target, DataType="text",
+                              Length=lengths[target], SASFieldName=target, Description=_text(f"{test}: value"))
+        item.Origin.append(define.Origin(Type=origin_type, Source=source))
+        codelist = ct.ts_responses.get(testcd) if p == "TS" else None
+        if codelist:
+            item.CodeListRef = define.CodeListRef(CodeListOID=f"CL.{codelist}")
+            used_codelists.add(codelist)
         mdv.ItemDef.append(item)
     mdv.ValueListDef.append(value_list)
-    orres = next(i for i in mdv.ItemDef if f"IT.{p}.{p}ORRES" == i.OID)
-    orres.ValueListRef = define.ValueListRef(ValueListOID=value_list.OID)
+    parent = next(i for i in mdv.ItemDef if f"IT.{p}.{target}" == i.OID)
+    parent.ValueListRef = define.ValueListRef(ValueListOID=value_list.OID)
 
 
 def _codelist(ct: ControlledTerms, code: str) -> define.CodeList:

@@ -55,6 +55,9 @@ def test_value_level_metadata_has_one_entry_per_lab_and_vital_test(seed_sdtm: Pa
     assert "VL.VS.VSORRES" in lists
     clauses = {w.get("OID") for w in root.iter(f"{{{NS['def']}}}WhereClauseDef")}
     assert "WC.LB.LBTESTCD.CRP" in clauses
+    items = {i.get("OID"): i for i in root.iter(f"{{{NS['odm']}}}ItemDef")}
+    phase = items["IT.TS.TSVAL.TPHASE"].find("odm:CodeListRef", NS)
+    assert phase is not None and phase.get("CodeListOID") == "CL.C66737", "TSVAL of TPHASE takes its response codelist"
 
 
 def test_code_lists_carry_nci_codes_and_mark_extended_values(seed_sdtm: Path) -> None:
