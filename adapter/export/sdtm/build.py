@@ -35,7 +35,9 @@ def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path 
     demographics(subjects, study, terms, result)
     elements_and_visits(subjects, study, result)
     disposition(subjects, study, result)
-    trial_design(root, study, len(subjects), terms, load_ct(mappings), result)
+    # ACTSUB counts the subjects who entered the trial: screen failures are not among them.
+    entered = sum(1 for row in result.datasets["DM"].rows if row["ARMNRS"] != "SCREEN FAILURE")
+    trial_design(root, study, entered, terms, load_ct(mappings), result)
     for dataset in result.datasets.values():
         for row in dataset.rows:
             for name in dataset.spec.names:

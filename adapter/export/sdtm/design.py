@@ -56,7 +56,7 @@ def _intervention_name(extension: Mapping[str, Any]) -> str:
 def trial_design(
     folder: Path, study: Study, subjects: int, terms: Terms, ct: ControlledTerms, result: SdtmResult
 ) -> None:
-    """TS, TA, TE, TV and TI rows for the study; ``subjects`` is the number of DM rows (ACTSUB)."""
+    """TS, TA, TE, TV and TI rows for the study; ``subjects`` is the number who entered it (ACTSUB)."""
     group = next((g for g in read_resources(folder, "Group") if g.get("id") == _enrollment_id(study)), {})
     result.datasets["TS"].rows.extend(_summary(folder, study, group, subjects, terms, ct, result))
     _arms(study, result)

@@ -61,6 +61,9 @@ def test_dm_arm_null_reasons_follow_sdtmig_3_4(tmp_path: Path) -> None:
     items = _changed(rs1={"status": "ineligible"}, rs2={"actualArm": None}, rs3={"actualArm": "Something else"})
     dm = _dm(_build(tmp_path, items))
     assert (dm["001"]["ARMCD"], dm["001"]["ARMNRS"], dm["001"]["RFSTDTC"]) == ("", "SCREEN FAILURE", "")
+    result = build_sdtm(write_folder(tmp_path / "again", items))
+    assert next(r["TSVAL"] for r in result.datasets["TS"].rows if r["TSPARMCD"] == "ACTSUB") == "2", (
+        "a screen failure did not enter the trial")
     assert (dm["002"]["ARMCD"], dm["002"]["ACTARMCD"], dm["002"]["ARMNRS"]) == ("CONTROL", "", "ASSIGNED, NOT TREATED")
     assert (dm["003"]["ACTARM"], dm["003"]["ARMNRS"], dm["003"]["ACTARMUD"]) == (
         "", "UNPLANNED TREATMENT", "Something else")
