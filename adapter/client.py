@@ -48,7 +48,7 @@ from requests.adapters import HTTPAdapter
 from adapter import __version__
 from adapter.auth import Auth, NoAuth, build_auth
 from adapter.errors import ConfigError, ServerError, server_error
-from adapter.fhir.json import dumpb
+from adapter.fhir.json import dumpb, loads
 from adapter.settings import ServerSettings, url_origin
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class FhirClient:
 
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         """The current version of ``resource_type/resource_id``."""
-        return dict(self._request("GET", f"{resource_type}/{resource_id}").json())
+        return dict(loads(self._request("GET", f"{resource_type}/{resource_id}").content))
 
     def search(self, resource_type: str, params: Mapping[str, str], *, fresh: bool = False) -> Iterator[dict[str, Any]]:
         """Every page (a searchset Bundle) of a search, following ``next`` links.
@@ -203,7 +203,8 @@ class FhirClient:
         ``fresh`` asks the server not to answer from a cached search (``Cache-Control: no-cache``).
         """
         headers = {"Cache-Control": "no-cache"} if fresh else {}
-        page: dict[str, Any] = self._request("GET", resource_type, params=params, headers=headers).json()
+        # Resources are read with their decimals' digits (adapter.fhir.json.loads): a pull writes them back.
+        page: dict[str, Any] = loads(self._request("GET", resource_type, params=params, headers=headers).content)
         followed: set[str] = set()
         while True:
             yield page
@@ -214,7 +215,7 @@ class FhirClient:
                 raise ServerError(0, method="GET", url=following,
                                   text="the server's next links loop back to a page already read")  # fmt: skip
             followed.add(following)
-            page = self._request("GET", following, headers=headers).json()
+            page = loads(self._request("GET", following, headers=headers).content)
 
     def count(self, resource_type: str, params: Mapping[str, str]) -> int:
         """How many resources match a search, counted fresh by the server."""

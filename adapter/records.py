@@ -214,7 +214,9 @@ class Study:
 # One record per row of a trial package (subjects.csv, measurements.csv,
 # administrations.csv), filled by ``adapter/sources/package.py``. Codes are already
 # resolved through the mapping files and values converted to their target UCUM unit,
-# so the mappers only arrange them. Vocabularies that the package format defines
+# so the mappers only arrange them; what the site wrote travels beside the standard
+# value (``Reported``, the ``*_precision`` of a time). Numbers are Decimals with the
+# digits the site gave (``2.40`` stays ``2.40``). Vocabularies that the package format defines
 # (sex, enrollment status) stay as the package spells them; the mappers translate them.
 
 
@@ -260,12 +262,30 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """A quantity as the site wrote it, before any conversion to the test's unit.
+
+    ``value``, ``low`` and ``high`` keep the row's digits; ``unit`` is the unit as
+    spelled in the row (``ng/mL FEU``), ``ucum`` its UCUM code (``ng/mL{FEU}``).
+    """
+
+    value: Decimal
+    unit: str
+    ucum: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One measurements.csv row, resolved: the test's codes and a value of its value type.
 
     ``value`` is a Decimal (quantity, in ``unit``, a UCUM code), an int (integer), a
     Code (codeable) or a str (string). ``collected_at`` is a FHIR dateTime with its UTC
-    offset, or a date. ``local_system`` is the sponsor's code system for ``test_code``.
+    offset, or a date; ``collected_precision`` is ``minute`` when the site gave no seconds
+    (FHIR needs them, so ``collected_at`` has ``:00``). ``reported`` is a quantity's value,
+    unit and range as the site wrote them. ``local_system`` is the sponsor's code system
+    for ``test_code``.
     """
 
     nct_id: str
@@ -279,9 +299,11 @@ class Measurement:
     codes: tuple[Code, ...]
     value: Decimal | int | Code | str
     collected_at: str
+    collected_precision: str | None = None
     unit: str | None = None
     low: Decimal | None = None
     high: Decimal | None = None
+    reported: Reported | None = None
     interpretation: Code | None = None
     # A censored quantity (<0.3, >1000): the FHIR Quantity.comparator (<, <=, >=, >) of ``value``.
     comparator: str | None = None
@@ -292,7 +314,9 @@ class Administration:
     """One administrations.csv row, resolved: the product's codes, dose, route and period.
 
     ``status`` is a FHIR R4 medication-admin-status code; ``start`` and ``end`` are FHIR
-    dateTimes. ``dose_unit`` is a UCUM code.
+    dateTimes, ``start_precision`` and ``end_precision`` ``minute`` when the site gave no
+    seconds. ``dose`` keeps the row's digits; ``dose_unit`` is its UCUM code and
+    ``dose_unit_text`` the unit as the row spelled it.
     """
 
     nct_id: str
@@ -305,8 +329,11 @@ class Administration:
     status: str
     start: str
     end: str | None = None
+    start_precision: str | None = None
+    end_precision: str | None = None
     dose: Decimal | None = None
     dose_unit: str | None = None
+    dose_unit_text: str | None = None
     route_display: str | None = None
     route_codes: tuple[Code, ...] = ()
     not_given_reason: str | None = None

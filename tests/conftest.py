@@ -79,9 +79,11 @@ def seeded(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def validation_errors(http: requests.Session, base_url: str, resource: dict[str, Any]) -> list[str]:
     """Run the server's ``$validate`` on ``resource``; return its error and fatal issues."""
+    from adapter.fhir.json import dumpb
+
     response = http.post(
         f"{base_url}/{resource['resourceType']}/$validate",
-        json=resource,
+        data=dumpb(resource),  # the project's bytes: decimals with their digits (requests' json= cannot write them)
         headers={"Content-Type": "application/fhir+json"},
         timeout=120,
     )

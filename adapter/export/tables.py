@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +212,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return elements.number_text(value)
+    if isinstance(value, int | float | Decimal):
+        return elements.number_text(value)  # a Decimal with its digits: 38.0 stays 38.0
     return str(value)
 
 
@@ -249,7 +250,7 @@ def _parquet_cell(value: Any, number: bool) -> Any:
     if value is None:
         return None
     if number:
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return float(value) if isinstance(value, int | float | Decimal) and not isinstance(value, bool) else None
     return _cell(value)
 
 

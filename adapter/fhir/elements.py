@@ -7,10 +7,17 @@ References are read in ``adapter.fhir.references``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
-from adapter.fhir.constants import NCT_SYSTEMS, RESEARCH_STUDY_EXTENSION
+from adapter.fhir.constants import (
+    NCT_SYSTEMS,
+    REPORTED_PRECISION_EXTENSION,
+    REPORTED_VALUE_EXTENSION,
+    RESEARCH_STUDY_EXTENSION,
+)
 from adapter.fhir.references import ref_id
 
 Resource = Mapping[str, Any]
@@ -88,15 +95,57 @@ def effective(resource: Resource) -> tuple[str | None, str | None]:
     return span.get("start"), span.get("end")
 
 
+# How many characters of a FHIR dateTime each reported precision keeps (before the UTC offset).
+_PRECISION_LENGTH = {"year": 4, "month": 7, "day": 10, "hour": 13, "minute": 16, "second": 19}
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}:[0-9]{2})$")
+
+
+def reported_datetime(holder: Mapping[str, Any], element: str) -> str | None:
+    """The dateTime ``holder[element]`` at the precision the source reported it, offset kept.
+
+    FHIR needs seconds once a time is given, so a time collected to the minute is written
+    ``2020-06-11T09:15:00+07:00`` with the reported-precision extension (``minute``) on the
+    element (``_element``); this gives back ``2020-06-11T09:15+07:00``. Without the
+    extension the value is returned as it is. ``holder`` is the resource for
+    ``effectiveDateTime``, or the Period for ``start`` and ``end``.
+    """
+    value = holder.get(element)
+    if not isinstance(value, str):
+        return None
+    keep = _PRECISION_LENGTH.get(str(extension_value(holder.get(f"_{element}") or {}, REPORTED_PRECISION_EXTENSION)))
+    if keep is None or len(value) <= keep:
+        return value
+    offset = _OFFSET.search(value)
+    return value[:keep] + (offset.group(1) if offset and keep > 10 else "")
+
+
+def reported_quantity(holder: Mapping[str, Any], element: str | None = None) -> Mapping[str, Any]:
+    """A Quantity as the source reported it: the reported-value extension's, else the standard one.
+
+    The extension is where a value was converted or its unit spelled otherwise: on the
+    Observation for ``valueQuantity`` (``reported_quantity(observation, "valueQuantity")``),
+    on the Quantity itself for a reference range's ``low`` and ``high``
+    (``reported_quantity(range["low"])``). Empty when there is no quantity.
+    """
+    reported = extension_value(holder, REPORTED_VALUE_EXTENSION)
+    if isinstance(reported, Mapping):
+        return reported
+    standard = holder.get(element) if element else holder
+    return standard if isinstance(standard, Mapping) else {}
+
+
 def study_id(resource: Resource) -> str | None:
     """The ResearchStudy id an Observation or MedicationAdministration is linked to (R4 workflow extension)."""
     return ref_id(extension_value(resource, RESEARCH_STUDY_EXTENSION), "ResearchStudy")
 
 
 def number_text(value: Any) -> str:
-    """A JSON number as text: integers without a decimal point, others as Python writes them."""
+    """A JSON number as text: a Decimal with its digits (``2.40``), integers without a decimal point,
+    floats as Python writes them."""
     if isinstance(value, bool) or value is None:
         return ""
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else ""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)

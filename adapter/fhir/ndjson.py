@@ -7,9 +7,10 @@ manifest shape (``transactionTime``, ``request``, ``requiresAccessToken``,
 ``output[{type, url, count}]``, ``error``) with our own details under
 ``extension``.
 
-Numbers are read as Python floats, as every JSON reader on the way (the FHIR
-client included) reads them: a value keeps its number, not its trailing zeros
-(``12.50`` comes back as ``12.5``).
+Numbers with a fraction are read as ``decimal.Decimal`` (``adapter.fhir.json.loads``):
+a value keeps its digits, trailing zeros included (``12.50`` stays ``12.50``), so
+a resource read from a folder and written again (push, export) gives the very
+bytes it was read from.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from adapter.errors import InputError
-from adapter.fhir.json import dumps
+from adapter.fhir.json import dumps, loads
 
 MANIFEST = "manifest.json"
 _FILE_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.(?P<part>\d+))?\.ndjson(?:\.gz)?$")
@@ -54,7 +55,7 @@ def read_file(path: Path, resource_type: str | None = None) -> Iterator[dict[str
             if not line.strip():
                 continue
             try:
-                resource = json.loads(line)
+                resource = loads(line)
             except json.JSONDecodeError as error:
                 raise InputError(f"not JSON: {error.msg}", source=str(path), line=number) from None
             if not isinstance(resource, dict) or "resourceType" not in resource:

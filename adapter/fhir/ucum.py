@@ -49,6 +49,10 @@ def convert(value: Decimal, from_unit: str, to_unit: str, *, molar_mass: Decimal
         exponent = value.as_tuple().exponent
         places = Decimal(1).scaleb(min(exponent, 0) if isinstance(exponent, int) else 0)
         return (value * factor + offset).quantize(places)
+    if not value:
+        # A zero has no significant digits to keep: keep its resolution instead (0.00 mg/dL is 0.0 mg/L).
+        exponent = value.as_tuple().exponent
+        return Decimal(0).scaleb(min((exponent if isinstance(exponent, int) else 0) + factor.adjusted(), 0))
     digits = max(len(value.as_tuple().digits), 1)
     result = Context(prec=digits).multiply(value, factor)
     # 5 g/L at one significant digit is 5E+3 mg/L: written as a plain number, FHIR readers expect that.

@@ -8,6 +8,10 @@ dateTime); the reader rejects a second row with the same key.
   carry the dose form and lot.
 - ``effectiveDateTime`` when the row has a start only, ``effectivePeriod`` with an
   end. A dose that was not given keeps its due time: R4 requires ``effective[x]``.
+  A time given to the minute is written with seconds and the ``reported-precision``
+  extension, as on Observation.
+- ``dosage.dose``: the dose with the row's digits; its ``unit`` as the row spelled it,
+  ``code`` the UCUM code.
 - ``statusReason`` carries the reason not given, or stopped, as text (the R4 binding is
   an example).
 - ``dosage.route`` carries the routes table's codings (HL7 v3 and SNOMED CT); the reader
@@ -18,10 +22,10 @@ dateTime); the reader rejects a second row with the same key.
 
 from __future__ import annotations
 
-from adapter.fhir.datatypes import JSON, codeable_concept, compact, period, quantity, reference
+from adapter.fhir.datatypes import JSON, codeable_concept, compact, period, quantity, reference, reported_precision
 from adapter.fhir.ids import resource_id
 from adapter.mappers.medication import medication_id
-from adapter.mappers.observation import as_coding, number, study_link
+from adapter.mappers.observation import as_coding, study_link
 from adapter.mappers.patient import patient_id
 from adapter.records import Administration
 
@@ -34,9 +38,15 @@ def medication_administration_id(administration: Administration) -> str:
 def medication_administration(administration: Administration) -> JSON:
     """The MedicationAdministration resource for one administration."""
     a = administration
-    effective = {"effectivePeriod": period(a.start, a.end)} if a.end else {"effectiveDateTime": a.start}
+    effective = (
+        {"effectivePeriod": period(a.start, a.end, start_precision=a.start_precision, end_precision=a.end_precision)}
+        if a.end
+        else {"effectiveDateTime": a.start, "_effectiveDateTime": reported_precision(a.start_precision)}
+    )
     route = codeable_concept(*(as_coding(c) for c in a.route_codes), text=a.route_display) if a.route_codes else None
-    dose = quantity(number(a.dose), a.dose_unit) if a.dose is not None and a.dose_unit else None
+    dose = None
+    if a.dose is not None and a.dose_unit:
+        dose = quantity(a.dose, a.dose_unit_text or a.dose_unit, code=a.dose_unit)
     return compact(
         {
             "resourceType": "MedicationAdministration",

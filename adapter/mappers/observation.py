@@ -14,6 +14,16 @@ Choices that are not obvious:
   ``plannedDay``: R4 would need an Encounter per visit, which the sites do not send.
 - The study link is the R4 extension ``workflow-researchStudy``.
 - ``referenceRange`` and ``interpretation`` only when the row gives them.
+- Values as reported: ``valueQuantity`` is the standard value, in the test's unit, with
+  the digits the site gave (or, converted, as many significant digits as it gave). When
+  the site wrote another number or unit (``15.610 mg/dL`` for ``156.10 mg/L``, or
+  ``mmHg`` for ``mm[Hg]``) the project extension ``reported-value`` carries it as a
+  Quantity (digits, unit as spelled, UCUM code): on the Observation for the value, on
+  ``low`` and ``high`` for the reference range. An extension, not a component: components
+  are the parts of a panel (blood pressure's two), and a validator reads an extension
+  it does not know as information it may ignore, which is what this is (no modifier).
+- ``effectiveDateTime`` has seconds (FHIR needs them with a time); a time the site gave
+  to the minute has the ``reported-precision`` extension (``minute``) on the element.
 - ``status`` is always ``final``: a package holds reported results.
 """
 
@@ -22,11 +32,20 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from adapter.fhir.constants import RESEARCH_STUDY_EXTENSION, VISIT_EXTENSION
-from adapter.fhir.datatypes import JSON, codeable_concept, coding, compact, extension, quantity, reference
+from adapter.fhir.constants import REPORTED_VALUE_EXTENSION, RESEARCH_STUDY_EXTENSION, VISIT_EXTENSION
+from adapter.fhir.datatypes import (
+    JSON,
+    codeable_concept,
+    coding,
+    compact,
+    extension,
+    quantity,
+    reference,
+    reported_precision,
+)
 from adapter.fhir.ids import resource_id
 from adapter.mappers.patient import patient_id
-from adapter.records import Code, Measurement, Visit
+from adapter.records import Code, Measurement, Reported, Visit
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 CATEGORY_DISPLAY = {
@@ -65,9 +84,27 @@ def visit_extension(visit: Visit) -> JSON:
     return {"url": VISIT_EXTENSION, "extension": parts}
 
 
-def number(value: Decimal) -> int | float:
-    """A decimal as a JSON number: an int when it has no fraction digits."""
-    return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+def _as_reported(
+    standard: Decimal, unit: str, number: Decimal | None, reported: Reported | None, comparator: str | None = None
+) -> JSON | None:
+    """The reported-value extension when the site wrote ``number`` in ``reported.unit`` otherwise than
+    the standard Quantity (``standard`` in ``unit``) shows it; None when they are the same digits and unit."""
+    if number is None or reported is None:
+        return None
+    if reported.unit == unit and number.as_tuple() == standard.as_tuple():
+        return None
+    as_written = quantity(number, reported.unit, code=reported.ucum, comparator=comparator)
+    return extension(REPORTED_VALUE_EXTENSION, valueQuantity=as_written)
+
+
+def _bound(standard: Decimal | None, number: Decimal | None, measurement: Measurement) -> JSON | None:
+    """A reference range's low or high in the test's unit, with the bound as reported when it differs."""
+    if standard is None:
+        return None
+    assert measurement.unit is not None
+    bound = quantity(standard, measurement.unit)
+    written = _as_reported(standard, measurement.unit, number, measurement.reported)
+    return {"extension": [written], **bound} if written else bound
 
 
 def as_coding(code: Code) -> JSON:
@@ -78,9 +115,11 @@ def observation(measurement: Measurement) -> JSON:
     """The Observation resource for one measurement."""
     m = measurement
     value: dict[str, object]
+    written = None
     if isinstance(m.value, Decimal):
         assert m.unit is not None
-        value = {"valueQuantity": quantity(number(m.value), m.unit, comparator=m.comparator)}
+        value = {"valueQuantity": quantity(m.value, m.unit, comparator=m.comparator)}
+        written = _as_reported(m.value, m.unit, m.reported.value if m.reported else None, m.reported, m.comparator)
     elif isinstance(m.value, Code):
         value = {"valueCodeableConcept": codeable_concept(as_coding(m.value))}
     elif isinstance(m.value, int):
@@ -89,20 +128,13 @@ def observation(measurement: Measurement) -> JSON:
         value = {"valueString": m.value}
     reference_range = None
     if m.low is not None or m.high is not None:
-        assert m.unit is not None
-        reference_range = [
-            compact(
-                {
-                    "low": quantity(number(m.low), m.unit) if m.low is not None else None,
-                    "high": quantity(number(m.high), m.unit) if m.high is not None else None,
-                }
-            )
-        ]
+        low, high = (m.reported.low, m.reported.high) if m.reported else (None, None)
+        reference_range = [compact({"low": _bound(m.low, low, m), "high": _bound(m.high, high, m)})]
     return compact(
         {
             "resourceType": "Observation",
             "id": observation_id(m),
-            "extension": [study_link(m.nct_id), visit_extension(m.visit)],
+            "extension": [study_link(m.nct_id), visit_extension(m.visit), *([written] if written else [])],
             "status": "final",
             "category": [codeable_concept(coding(CATEGORY_SYSTEM, m.category, CATEGORY_DISPLAY[m.category]))],
             "code": codeable_concept(
@@ -110,6 +142,7 @@ def observation(measurement: Measurement) -> JSON:
             ),
             "subject": reference("Patient", patient_id(m.nct_id, m.site_id, m.subject_id)),
             "effectiveDateTime": m.collected_at,
+            "_effectiveDateTime": reported_precision(m.collected_precision),
             **value,
             "interpretation": [codeable_concept(as_coding(m.interpretation))] if m.interpretation else None,
             "referenceRange": reference_range,

@@ -7,7 +7,8 @@ and the code tables. ``read_subjects``, ``read_measurements`` and
 ``read_administrations`` (here) then yield, for every row, either a record
 (``adapter.records``) or a ``Reject`` naming the file, line, column and a reason a
 person can act on; the CSV reading and cell checks they share are in
-``adapter.sources.package_csv``. Nothing is skipped silently: blank lines are not
+``adapter.sources.package_csv``, what a date, time or decimal cell says in
+``adapter.sources.package_values``. Nothing is skipped silently: blank lines are not
 rows, everything else is one or the other.
 
 Memory stays flat in the number of measurements: the reader keeps one entry per
@@ -21,13 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Generic, Protocol, TypeVar
 
 from adapter.errors import ConversionError
 from adapter.fhir.ucum import convert
-from adapter.records import Administration, Code, Measurement, Subject
+from adapter.records import Administration, Code, Measurement, Reported, Subject
 from adapter.sources.codetables import TestDef
 from adapter.sources.package_csv import Reject, RowError, read_records, shown
 from adapter.sources.package_descriptor import (
@@ -37,66 +37,20 @@ from adapter.sources.package_descriptor import (
     Package,
     Site,
 )
+from adapter.sources.package_values import (
+    FHIR_INTEGER,
+    INTEGER,
+    date_value,
+    decimal_value,
+    instant,
+    moment_value,
+    time_precision,
+)
 
-FHIR_INTEGER = range(-(2**31), 2**31)
-MAX_DIGITS = 32  # more digits than any measurement has; keeps JSON numbers finite
-_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 # A censored result as labs write it: a comparator, then the limit (<0.3, >1000, <= 5).
 _CENSORED = re.compile(r"^(<=|>=|<|>)\s*(.*)$")
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,10}$")
 # Enrollment states after which a subject has an arm and has begun the study.
 _RANDOMIZED = frozenset({"enrolled", "on-intervention", "follow-up", "completed", "withdrawn"})
-
-
-# --- values ------------------------------------------------------------------------
-
-
-def _date(row: Mapping[str, str], column: str) -> str | None:
-    value = row.get(column)
-    if value is not None:
-        try:
-            date.fromisoformat(value)
-        except ValueError as error:
-            raise RowError(column, f"{value!r} is not a calendar date") from error
-    return value
-
-
-def _moment(row: Mapping[str, str], column: str, site: Site) -> str | None:
-    """A FHIR dateTime: a date as given, or a time with its UTC offset (the site's zone if none)."""
-    value = row.get(column)
-    if value is None:
-        return None
-    if len(value) == 10:
-        return _date(row, column)
-    try:
-        moment = datetime.fromisoformat(value.replace(" ", "T", 1))
-    except ValueError as error:
-        raise RowError(column, f"{value!r} is not a valid date and time") from error
-    if moment.tzinfo is None:
-        if site.zone is None:
-            raise RowError(column, f"{value!r} has no UTC offset and site {site.id} has no time_zone in "
-                           "package.yaml; add the offset (e.g. +07:00) or the site's time zone")
-        local = moment
-        moment = local.replace(tzinfo=site.zone)
-        if moment.astimezone(UTC).astimezone(site.zone).replace(tzinfo=None) != local:
-            raise RowError(column, f"{value!r} does not exist in {site.zone.key} (clocks skipped it); give the offset")
-        if moment.utcoffset() != moment.replace(fold=1).utcoffset():
-            raise RowError(column, f"{value!r} happens twice in {site.zone.key} (clocks went back); give the offset")
-    return moment.isoformat()
-
-
-def _decimal(row: Mapping[str, str], column: str) -> Decimal | None:
-    value = row.get(column)
-    if value is None:
-        return None
-    if not _DECIMAL.match(value):
-        raise RowError(column, f"{shown(value)} is not a number (use digits and a decimal point, e.g. 12.5)")
-    if len(value.lstrip("+-0.")) > MAX_DIGITS:
-        raise RowError(column, f"{shown(value)} has more than {MAX_DIGITS} digits; no measurement is that precise")
-    try:
-        return Decimal(value)
-    except InvalidOperation as error:  # pragma: no cover - the pattern admits only valid decimals
-        raise RowError(column, f"{shown(value)} is not a number") from error
 
 
 # --- rows to records -----------------------------------------------------------------
@@ -128,8 +82,8 @@ def _subject(package: Package, row: Mapping[str, str]) -> Subject:
     status = row["status"]
     if status in _RANDOMIZED and "arm_assigned" not in row:
         raise RowError("arm_assigned", f"is empty; a subject with status {status} has an assigned arm")
-    consent = _date(row, "consent_date")
-    start, end = _date(row, "start_date"), _date(row, "end_date")
+    consent = date_value(row, "consent_date")
+    start, end = date_value(row, "start_date"), date_value(row, "end_date")
     if start is not None and consent is not None and start < consent:
         raise RowError("start_date", f"{start} is before the consent date {consent}")
     if end is not None and end < (start or consent or end):
@@ -222,11 +176,12 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
     if test is None:
         raise RowError("test_code", f"unknown test code {row['test_code']!r}; "
                        f"add it to {package.tables.where_to_add('measurements')}")
-    collected_at = _moment(row, "collected_at", site)
+    collected_at = moment_value(row, "collected_at", site)
     assert collected_at is not None  # a required column
     text = row["value"]
     unit: str | None = None
     low = high = None
+    reported = None
     value: Decimal | int | Code | str
     comparator = None
     if test.value_type == "quantity":
@@ -241,12 +196,13 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
 
         censored = _CENSORED.match(text)
         comparator = censored.group(1) if censored else None
-        number = _decimal({"value": censored.group(2)} if censored else row, "value")
+        number = decimal_value({"value": censored.group(2)} if censored else row, "value")
         assert number is not None
         value = converted(number)
-        low, high = _decimal(row, "ref_low"), _decimal(row, "ref_high")
-        low = None if low is None else converted(low)
-        high = None if high is None else converted(high)
+        reported = Reported(number, row["unit"], source_unit,
+                            decimal_value(row, "ref_low"), decimal_value(row, "ref_high"))
+        low = None if reported.low is None else converted(reported.low)
+        high = None if reported.high is None else converted(reported.high)
         if low is not None and high is not None and low > high:
             raise RowError("ref_low", f"reference range low {row['ref_low']} is above high {row['ref_high']}")
     else:
@@ -255,7 +211,7 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
                 raise RowError(column, f"is given but test {test.code} takes "
                                f"a {test.value_type} value, not a quantity")
         if test.value_type == "integer":
-            if not _INTEGER.match(text) or int(text) not in FHIR_INTEGER:
+            if not INTEGER.match(text) or int(text) not in FHIR_INTEGER:
                 raise RowError("value", f"{shown(text)} is not a whole number; test {test.code} takes an integer")
             value = int(text)
         elif test.value_type == "codeable":
@@ -284,9 +240,11 @@ def _measurement(package: Package, index: Mapping[str, str], row: Mapping[str, s
         codes=test.codes,
         value=value,
         collected_at=collected_at,
+        collected_precision=time_precision(row, "collected_at"),
         unit=unit,
         low=low,
         high=high,
+        reported=reported,
         interpretation=interpretation,
         comparator=comparator,
     )
@@ -333,7 +291,7 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
         if route is None:
             known = ", ".join(package.tables.routes)
             raise RowError("route", f"unknown route {row['route']!r}; expected one of {known}")
-    dose = _decimal(row, "dose")
+    dose = decimal_value(row, "dose")
     dose_unit = None
     if dose is not None:
         if "dose_unit" not in row:
@@ -344,10 +302,10 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
                            f"add it to {package.tables.where_to_add('units')}")
     elif "dose_unit" in row:
         raise RowError("dose", f"is empty but dose_unit is {row['dose_unit']!r}")
-    start = _moment(row, "start", site)
-    end = _moment(row, "end", site)
+    start = moment_value(row, "start", site)
+    end = moment_value(row, "end", site)
     assert start is not None  # a required column
-    if end is not None and _instant(end) < _instant(start):
+    if end is not None and instant(end) < instant(start):
         raise RowError("end", f"{row['end']} is before the start {row['start']}")
     status = row["status"]
     if status == "not-done" and "not_given_reason" not in row:
@@ -365,17 +323,14 @@ def _administration(package: Package, index: Mapping[str, str], row: Mapping[str
         status=status,
         start=start,
         end=end,
+        start_precision=time_precision(row, "start"),
+        end_precision=time_precision(row, "end"),
         dose=dose,
         dose_unit=dose_unit,
+        dose_unit_text=row.get("dose_unit") if dose_unit else None,
         route_display=route.display if route else None,
         route_codes=(route.over_period if end and route.over_period else route.codes) if route else (),
         not_given_reason=row.get("not_given_reason"),
         product_form=product.form,
         lot=row.get("lot"),
     )
-
-
-def _instant(value: str) -> datetime:
-    """A FHIR date or dateTime as a comparable UTC datetime (a date counts from its start, UTC)."""
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

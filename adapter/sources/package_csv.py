@@ -264,8 +264,11 @@ def _standard_form(name: str, value: str, dialect: Dialect) -> str:
         # A time column may hold a date alone (its precision is kept): the date format is tried first.
         if dialect.date_format and (not dialect.datetime_format or _fits(value, dialect.date_format)):
             return _parsed(name, value, dialect.date_format, "date_format").date().isoformat()
-        assert dialect.datetime_format is not None
-        return _parsed(name, value, dialect.datetime_format, "datetime_format").isoformat()
+        form = dialect.datetime_format
+        assert form is not None
+        # Written to the precision of the format, so a time without seconds stays one (see package_values).
+        spec = "microseconds" if "%f" in form else "seconds" if "%S" in form else "minutes"
+        return _parsed(name, value, form, "datetime_format").isoformat(timespec=spec)
     return value
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from adapter.client import Capabilities, FhirClient
 from adapter.errors import AuthFailed, ConfigError, ServerError, outcome_messages
 from adapter.fhir.bundle import bundle_body, conditional_put_entry, delete_entry, put_entry_bytes
-from adapter.fhir.json import dumpb
+from adapter.fhir.json import dumpb, loads
 from adapter.fhir.references import references, rewrite_references
 from adapter.sync.journal import Journal, Planned
 from adapter.sync.report import Failure
@@ -85,7 +85,7 @@ class Writer:
         resource_type, resource_id = planned.key.split("/", 1)
         if not self.conditional(resource_type):
             return Write(planned, planned.key, planned.body, put_entry_bytes(resource_type, resource_id, planned.body))
-        resource = json.loads(planned.body)
+        resource = loads(planned.body)  # Decimals: the conditional body keeps every digit
         resource = rewrite_references(resource, self.journal.server_ids(references(resource)))
         condition = _identifier_condition(resource)
         body = dumpb({key: value for key, value in resource.items() if key != "id"})

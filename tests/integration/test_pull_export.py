@@ -18,8 +18,12 @@ import pytest
 
 from adapter.client import FhirClient
 from adapter.export.exporter import export
+from adapter.fhir import elements
+from adapter.fhir.json import dumps, loads
+from adapter.mappers.medicationadministration import medication_administration_id
 from adapter.mappers.observation import observation_id
-from adapter.sources.package import read_measurements, read_subjects
+from adapter.records import Code
+from adapter.sources.package import read_administrations, read_measurements, read_subjects
 from adapter.sources.package_descriptor import load_package
 from adapter.sync.bulk import STATUS_FILE
 from adapter.sync.pull import pull
@@ -43,7 +47,7 @@ def _resources(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
     for path in folder.glob("*.ndjson"):
         for line in path.read_text(encoding="utf-8").splitlines():
-            resource = json.loads(line)
+            resource = loads(line)  # decimals with their digits
             found[(resource["resourceType"], resource["id"])] = resource
     return found
 
@@ -55,7 +59,8 @@ def test_pull_by_search_and_by_export_give_the_same_resources(seeded: str, by_se
     assert report.mode == "bulk" and report.ok, report.problems
     searched, exported = _resources(by_search), _resources(tmp_path)
     assert set(searched) == set(exported)
-    assert searched == exported, "same content too, not just the same ids"
+    assert {k: dumps(v) for k, v in searched.items()} == {k: dumps(v) for k, v in exported.items()}, (
+        "same content too, every digit, not just the same ids")
     subjects = sum(1 for kind, _ in searched if kind == "ResearchSubject")
     assert subjects == sum(1 for _ in _csv(SEED / "subjects.csv"))
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
@@ -131,3 +136,62 @@ def test_round_trip_keeps_every_subject_arm_value_unit_and_time(by_search: Path,
                 assert Decimal(lab["LBSTRESN"]) == measurement.value
         compared += 1
     assert compared > 1000 and observations == {}, "every observation comes from a source row"
+
+
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}:[0-9]{2})$")
+
+
+def _as_written(moment: str | None) -> str | None:
+    """A time without its UTC offset (the server's has the site's offset), with T between date and time."""
+    return None if moment is None else _OFFSET.sub("", moment.replace(" ", "T", 1))
+
+
+def test_the_pull_keeps_every_value_unit_digit_and_time_precision_the_site_wrote(by_search: Path) -> None:
+    """Map, push, pull: every accepted measurements.csv and administrations.csv row is in the pulled NDJSON as written.
+
+    What the site wrote is read where the resource keeps it: the reported-value extension when the
+    value was converted or its unit spelled otherwise, the standard Quantity when not; a time at
+    the precision it was given (reported-precision extension).
+    """
+    pulled = _resources(by_search)
+    package = load_package(SEED)
+    index: dict[str, str] = {}
+    for _ in read_subjects(package, index):
+        pass
+    rows = list(_csv(SEED / "measurements.csv"))
+    converted = 0
+    for item in read_measurements(package, index):
+        assert isinstance(item, tuple), item  # the seed has no bad row
+        line, measurement = item
+        row, observation = rows[line - 2], pulled[("Observation", observation_id(measurement))]
+        assert _as_written(elements.reported_datetime(observation, "effectiveDateTime")) == _as_written(
+            row["collected_at"]), row
+        if isinstance(measurement.value, Decimal):
+            reported = elements.reported_quantity(observation, "valueQuantity")
+            assert (elements.number_text(reported["value"]), reported["unit"]) == (row["value"], row["unit"]), row
+            converted += reported is not observation["valueQuantity"]
+            for bound in ("low", "high"):
+                if row[f"ref_{bound}"]:
+                    written = elements.reported_quantity(observation["referenceRange"][0][bound])
+                    assert (elements.number_text(written["value"]), written["unit"]) == (row[f"ref_{bound}"],
+                                                                                          row["unit"]), row
+        elif isinstance(measurement.value, Code):
+            assert observation["valueCodeableConcept"]["coding"][0]["code"] == measurement.value.code
+        else:
+            assert str(observation.get("valueInteger", observation.get("valueString"))) == row["value"]
+    assert converted == 945, "344 converted values and 601 units spelled otherwise (mmHg, °C, ng/mL FEU)"
+
+    rows = list(_csv(SEED / "administrations.csv"))
+    for item in read_administrations(package, index):
+        assert isinstance(item, tuple), item
+        line, administration = item
+        row = rows[line - 2]
+        resource = pulled[("MedicationAdministration", medication_administration_id(administration))]
+        dose = resource["dosage"]["dose"]
+        assert (elements.number_text(dose["value"]), dose["unit"]) == (row["dose"], row["dose_unit"])
+        if row["end"]:
+            span = resource["effectivePeriod"]
+            assert _as_written(elements.reported_datetime(span, "start")) == _as_written(row["start"])
+            assert _as_written(elements.reported_datetime(span, "end")) == _as_written(row["end"])
+        else:
+            assert _as_written(elements.reported_datetime(resource, "effectiveDateTime")) == _as_written(row["start"])

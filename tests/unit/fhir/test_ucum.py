@@ -77,3 +77,15 @@ def test_pairs_that_cannot_be_converted_are_refused(source: str, target: str, re
     with pytest.raises(ConversionError, match=reason) as raised:
         convert(Decimal("4321"), source, target)
     assert "4321" not in str(raised.value)  # values are patient data: the message names the units only
+
+
+@pytest.mark.parametrize(("value", "from_unit", "to_unit", "written"), [
+    ("15.610", "mg/dL", "mg/L", "156.10"),  # five significant digits reported, five kept (trailing zero too)
+    ("0.000", "mg/dL", "mg/L", "0.00"),  # a zero keeps its resolution: 0.001 mg/dL is 0.01 mg/L
+    ("0.0", "kPa", "mm[Hg]", "0.0"),  # not 0.0000000: no digits from the factor
+    ("0", "/uL", "10*3/uL", "0.000"),
+])
+def test_a_converted_value_has_the_reported_digits_and_no_float_noise(
+    value: str, from_unit: str, to_unit: str, written: str
+) -> None:
+    assert format(convert(Decimal(value), from_unit, to_unit), "f") == written
