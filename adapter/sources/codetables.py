@@ -31,6 +31,7 @@ from adapter.sources.loader import load_checked
 
 KINDS = ("measurements", "products", "routes", "units")
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,37 @@ def loinc_check_digit_ok(code: str) -> bool:
     return (10 - total % 10) % 10 == int(check)
 
 
+# Verhoeff's tables (dihedral group D5 and its position permutations): SNOMED CT identifiers end with
+# the Verhoeff check digit of the rest, so a mistyped concept id is caught when the mapping loads.
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7), (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+
+
+def snomed_check_digit_ok(code: str) -> bool:
+    """True when a SNOMED CT identifier (6 to 18 digits) ends with the Verhoeff check digit of the rest."""
+    if not (code.isdigit() and 6 <= len(code) <= 18 and code[0] != "0"):
+        return False
+    check = 0
+    for position, char in enumerate(reversed(code)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(char)]]
+    return check == 0
+
+
 def _code(entry: Mapping[str, str], where: str) -> Code:
     code = Code(entry["system"], entry["code"], entry.get("display"))
     if code.system == LOINC and not loinc_check_digit_ok(code.code):
         raise ConfigError(f"{where}: {code.code} is not a valid LOINC code (check digit)")
+    if code.system == SNOMED and not snomed_check_digit_ok(code.code):
+        raise ConfigError(f"{where}: {code.code} is not a valid SNOMED CT identifier (Verhoeff check digit)")
     return code
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from adapter.errors import ConfigError
 from adapter.paths import mappings_dir
-from adapter.sources.codetables import KINDS, load_code_tables, loinc_check_digit_ok
+from adapter.sources.codetables import KINDS, load_code_tables, loinc_check_digit_ok, snomed_check_digit_ok
 
 
 def test_the_project_tables_load() -> None:
@@ -98,9 +98,17 @@ def test_codes_outside_loinc_are_in_the_project_system_or_a_real_one() -> None:
     data = yaml.safe_load((mappings_dir() / "measurements.yaml").read_text(encoding="utf-8"))
     for test in tables.tests.values():
         for code in test.codes:
-            assert code.system in ("http://loinc.org", data["project_system"]), test.code
+            assert code.system in ("http://loinc.org", "http://snomed.info/sct", data["project_system"]), test.code
             if code.system == "http://loinc.org":
                 assert loinc_check_digit_ok(code.code)
+            if code.system == "http://snomed.info/sct":
+                assert snomed_check_digit_ok(code.code)
+
+
+@pytest.mark.parametrize(("code", "ok"), [("57485005", True), ("57485006", False), ("840539006", True),
+                                          ("0840539006", False), ("12345", False), ("5748500x", False)])
+def test_snomed_check_digits(code: str, ok: bool) -> None:
+    assert snomed_check_digit_ok(code) is ok
 
 
 @pytest.mark.parametrize(("code", "ok"), [("26881-3", True), ("26881-4", False), ("2708-6", True),
