@@ -129,6 +129,9 @@ class AuthSettings:
     private_key_file: Path | None = None
     key_id: str | None = None
     algorithm: str = "RS384"
+    # Why a secret could not be read (unset variable, unreadable file): an error only when this server is used,
+    # so one server's missing secret does not break commands for the others.
+    unresolved: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ class Settings:
             known = ", ".join(sorted(self.servers)) or "none"
             where = self.config_file or "no config file"
             raise ConfigError(f"no server named {name_or_url!r} in {where} (known: {known}); give a name or a URL")
+        if chosen.auth.unresolved:
+            raise ConfigError(chosen.auth.unresolved)
         return _apply_env(chosen, self.env)
 
 
@@ -276,7 +281,10 @@ def _server(name: str, spec: Any, env: Mapping[str, str], where: str) -> ServerS
     values = {key: value for key, value in spec.items() if key != "auth"}
     values["base_url"] = values["base_url"].rstrip("/")
     values["allowed_origins"] = _origins(spec.get("allowed_origins", []), f"{where}.allowed_origins")
-    values["auth"] = _auth(spec.get("auth") or {"type": "none"}, env, f"{where}.auth")
+    try:
+        values["auth"] = _auth(spec.get("auth") or {"type": "none"}, env, f"{where}.auth")
+    except MissingSecret as error:
+        values["auth"] = AuthSettings(type=(spec.get("auth") or {}).get("type", "none"), unresolved=str(error))
     settings = ServerSettings(name=name, **values)
     _validate(settings, where)
     return settings
@@ -354,15 +362,19 @@ def _secret(spec: Mapping[str, Any], name: str, env: Mapping[str, str], where: s
         raise ConfigError(f"{where}: give exactly one of {name}_env or {name}_file")
     if variable:
         if not env.get(variable):
-            raise ConfigError(f"{where}: environment variable {variable} (the {name}) is not set")
+            raise MissingSecret(f"{where}: environment variable {variable} (the {name}) is not set")
         return Secret(env[variable])
     try:
         value = Path(str(path)).expanduser().read_text(encoding="utf-8").strip()
     except OSError as error:
-        raise ConfigError(f"{where}: cannot read {name}_file {path}: {error.strerror}") from error
+        raise MissingSecret(f"{where}: cannot read {name}_file {path}: {error.strerror}") from error
     if not value:
-        raise ConfigError(f"{where}: {name}_file {path} is empty")
+        raise MissingSecret(f"{where}: {name}_file {path} is empty")
     return Secret(value)
+
+
+class MissingSecret(ConfigError):
+    """A server's secret cannot be read now; raised only when that server is used (``Settings.server``)."""
 
 
 def _apply_env(server: ServerSettings, env: Mapping[str, str]) -> ServerSettings:

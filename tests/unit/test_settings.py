@@ -91,8 +91,6 @@ def test_adapter_env_overrides(tmp_path: Path) -> None:
         ("servers:\n  s:\n    base_url: http://x\n    bundle_size: 5\n", "unknown setting.*bundle_size"),
         ("servers:\n  s:\n    base_url: http://x\n    auth: {type: basic, username: u, password: pw}\n",
          "unknown setting.*password"),
-        ("servers:\n  s:\n    base_url: http://x\n    auth: {type: basic, username: u, password_env: NOPE}\n",
-         "environment variable NOPE"),
         ("servers:\n  s:\n    base_url: http://x\n    auth: {type: kerberos}\n", "type must be one of"),
         ("servers:\n  s:\n    base_url: http://x\n    concurrency: 0\n", "concurrency must be at least 1"),
         ("servers:\n  s:\n    base_url: http://x\n    concurrency: four\n", "concurrency: expected int"),
@@ -106,6 +104,15 @@ def test_adapter_env_overrides(tmp_path: Path) -> None:
 def test_config_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(_write(tmp_path, text), env={})
+
+
+def test_a_missing_secret_is_an_error_for_its_server_only(tmp_path: Path) -> None:
+    text = ("servers:\n  s:\n    base_url: http://x\n    auth: {type: basic, username: u, password_env: NOPE}\n"
+            "  open:\n    base_url: http://y\n")
+    settings = load_settings(_write(tmp_path, text), env={})
+    assert settings.server("open").base_url == "http://y"
+    with pytest.raises(ConfigError, match="environment variable NOPE"):
+        settings.server("s")
 
 
 def test_missing_explicit_config_is_an_error_but_missing_default_is_not(tmp_path: Path) -> None:
