@@ -3,6 +3,10 @@
 Errors become one-line messages and exit codes here and nowhere else:
 0 success, 1 the work ran but something was rejected or failed, 2 bad usage or
 input, 3 a FHIR server error.
+
+Why it is long: every command's parser (options, help and the examples ``--help``
+shows) sits beside its short handler, which loads settings and calls one library
+function; one file keeps the whole command line readable in one place.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 
 from adapter import __version__
 from adapter.errors import AdapterError, ConfigError, InputError, MappingError, ServerError
+from adapter.export.formats import ENGINES as EXPORT_ENGINES
 from adapter.export.formats import FORMATS as EXPORT_FORMATS
 
 log = logging.getLogger("adapter")
@@ -202,6 +207,54 @@ def run_pull(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    collect = commands.add_parser(
+        "collect",
+        help="collect enrolled subjects' hospital data (labs, vitals, drug administrations) into the trial",
+        description="Find each subject of LINKS.csv on the hospital's FHIR server, read the observations and "
+        "administrations the package's tests and products accept, convert them to the trial's units, assign "
+        "them to visits and write them as package rows with their sources, rejects.ndjson, report.json and "
+        "reconciliation.csv (beside the package's EDC values). LINKS.csv is PHI: it is read, never copied. "
+        "A second run into the same folder asks only for what changed and writes changes.csv.",
+        formatter_class=_Formatter,
+        epilog="example:\n  trialfhir collect trial/ --server hospital --links LINKS.csv -o collected/\n\n"
+        "LINKS.csv columns: subject_id,identifier_system,identifier_value. See docs/collect.md.",
+    )
+    collect.add_argument("package", metavar="PACKAGE", help="the trial package folder (package.yaml, subjects.csv)")
+    collect.add_argument("--server", required=True, metavar="NAME_OR_URL",
+                         help="a server named in the config, or a URL")
+    collect.add_argument("--links", required=True, metavar="LINKS.csv", help="the site's linkage table")
+    collect.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the output folder (and its journal)")
+    collect.add_argument("--since", metavar="DATETIME", help="only resources changed since this FHIR instant")
+    collect.add_argument("--config", metavar="FILE", help="the config file (YAML or TOML)")
+    collect.add_argument("--json", action="store_true", help="print the report as JSON")
+    collect.add_argument("--patients-per-search", type=int, default=1, metavar="N",
+                         help="patients ORed into one search (default 1: faster on HAPI's JPA server)")
+    collect.set_defaults(handler=run_collect)
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    """``trialfhir collect``: hospital values of enrolled subjects into package rows."""
+    import json
+
+    from adapter.client import FhirClient
+    from adapter.collect.run import collect
+    from adapter.settings import load_settings
+
+    server = load_settings(args.config).server(args.server)
+    with FhirClient.from_settings(server) as client:
+        report = collect(args.package, client, args.links, args.output, since=args.since,
+                         patients_per_search=max(1, args.patients_per_search))
+    data = report.as_json()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"subjects: {data['subjects']}; {data['resources_fetched']} resources read in "
+              f"{data['search_requests']} search requests; reconciliation: {data['reconciliation']}")
+        print(f"written to {args.output}/ (report.json has the counts per test and product)")
+    return EXIT_OK
+
+
 def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = commands.add_parser(
         "export",
@@ -223,6 +276,9 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--raw-csv", action="store_true",
                         help="write CSV cells exactly as they are; by default a text cell starting with = + - @ "
                         "(or a tab or CR) gets a leading ' so a spreadsheet shows it instead of running it")
+    export.add_argument("--engine", choices=EXPORT_ENGINES, default="duckdb",
+                        help="what computes csv/parquet tables: the SQL on FHIR views of mappings/views on DuckDB "
+                        "(default), or the one-process Python writer (see docs/scale.md)")
     export.set_defaults(handler=run_export)
 
 
@@ -231,7 +287,7 @@ def run_export(args: argparse.Namespace) -> int:
     from adapter.export.exporter import export
 
     report = export(args.folder, args.output, args.format, nct_id=args.study, allow_incomplete=args.allow_incomplete,
-                    raw_csv=args.raw_csv)
+                    raw_csv=args.raw_csv, engine=args.engine)
     print("\n".join(report.lines()))
     return EXIT_OK
 
@@ -313,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_map(commands)
     _add_push(commands)
     _add_pull(commands)
+    _add_collect(commands)
     _add_export(commands)
     _add_check_sdtm(commands)
     _add_serve(commands)
