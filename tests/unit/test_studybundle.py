@@ -60,7 +60,8 @@ def test_seed_trial_bundle_content() -> None:
     assert kinds == ["Organization"] * 2 + ["Location"] * 6 + ["Group", "ResearchStudy"]
     study = bundle["entry"][-1]["resource"]
     # UNKNOWN (last known RECRUITING) with a completion date: not active (mappings/ctgov-status.yaml).
-    assert study["status"] == "closed-to-accrual-and-intervention" and [arm["name"] for arm in study["arm"]] == ["Secretome-MSCs", "Control"]
+    assert study["status"] == "closed-to-accrual-and-intervention"
+    assert [arm["name"] for arm in study["arm"]] == ["Secretome-MSCs", "Control"]
     assert bundle["entry"][-2]["resource"]["quantity"] == 48
 
 

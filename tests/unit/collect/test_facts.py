@@ -75,7 +75,8 @@ def test_only_results_are_collected(status: str, state: str) -> None:
 
 
 def test_a_data_absent_reason_is_a_not_done_row() -> None:
-    absent = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]}
+    reason = {"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}
+    absent = {"coding": [reason]}
     [fact] = facts(observation("o1", ["2703-7"], dataAbsentReason=absent))
     assert (fact.state, fact.reason, fact.value) == (F.NOT_DONE, "not-performed", "")
 
