@@ -261,7 +261,8 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="export a pulled NDJSON folder as NDJSON, CSV or Parquet tables, or CDISC SDTM",
         description="Write the resources of an NDJSON folder (as 'trialfhir pull' makes it) in a standard form: "
         "ndjson (Bulk Data layout with a manifest), csv or parquet (one table per resource type), or sdtm "
-        "(DM, LB, VS, EX as CSV and SAS XPORT v5 with metadata.json).",
+        "(SDTMIG 3.4: TS, TA, TE, TV, TI, DM, SE, SV, DS, EX, EC, CM, LB, VS, RS, MB, RE, PR, SUPPDM, those with "
+        "records, as CSV and SAS XPORT v5, with define.xml and metadata.json).",
         formatter_class=_Formatter,
         epilog="examples:\n  trialfhir export pulled/ --format sdtm -o sdtm/\n"
         "  trialfhir export pulled/ --format parquet -o tables/\n\nSee docs/export.md.",
