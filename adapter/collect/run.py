@@ -221,7 +221,8 @@ def _counts(facts: Any, placed: list[Any]) -> dict[str, dict[str, int]]:
             count["collected"] += 1
             count[where.get(fact.key, "")] += 1
             count["not_done"] += fact.state == F.NOT_DONE
-    return {code: {k: v for k, v in sorted(c.items()) if k} for code, c in sorted(counts.items())}
+    # Counter += False leaves a key at 0: the report lists only what happened.
+    return {code: {k: v for k, v in sorted(c.items()) if k and v} for code, c in sorted(counts.items())}
 
 
 def _read_journal(path: Path, server: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class Inpatient:
 
 def inpatients(folder: Path) -> list[Inpatient]:
     """Every patient file's patient with an inpatient Encounter, admitted on its first stay's date."""
-    found = []
+    found: list[Inpatient] = []
     for path in sorted(folder.glob("*.json")):
         if "Information" in path.name:
             continue
