@@ -18,7 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from adapter.engines.duckdb_sql import MACROS, CompiledView, compile_view, quote, sources
+from adapter.engines.duckdb_sql import MACROS, CompiledView, compile_view, sources
+from adapter.engines.sql import quote
 from adapter.engines.views import NUMBER_TYPES, View, default_view, load_views
 from adapter.errors import ConfigError, InputError
 from adapter.fhir.ndjson import read_file, resource_files
