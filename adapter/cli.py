@@ -93,13 +93,16 @@ def run_map_study(args: argparse.Namespace) -> int:
 def run_map_package(args: argparse.Namespace) -> int:
     """``trialfhir map package``: NDJSON per resource type, rejects.ndjson and report.json in OUTDIR."""
     from adapter.package import write_mapped_package
+    from adapter.sources.package_csv import reject_summary
 
     report = write_mapped_package(args.path, args.output, strict=args.strict)
     for name, count in report.files.items():
         print(f"{name}: read {count.read}, mapped {count.mapped}, rejected {count.rejected}")
     print(", ".join(f"{kind}: {n}" for kind, n in report.resources.items()) + f" -> {args.output}")
     if report.rejected:
-        print(f"trialfhir: {report.rejected} row(s) rejected; see {args.output}/rejects.ndjson", file=sys.stderr)
+        print(f"trialfhir: {report.rejected} row(s) rejected; see {args.output}/rejects.ndjson; by cause:",
+              file=sys.stderr)
+        print("\n".join(reject_summary(report.causes)), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

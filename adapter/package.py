@@ -64,6 +64,8 @@ class Report:
     )
     resources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PACKAGE_TYPES, 0))
     rejects: list[Reject] = field(default_factory=list)
+    # Rejected rows by cause (file, column, kind of reason): counts a summary may show, with no values.
+    causes: dict[str, int] = field(default_factory=dict)
     complete: bool = False
 
     @property
@@ -81,6 +83,7 @@ class Report:
             "files": {name: vars(count) for name, count in self.files.items()},
             "resources": dict(self.resources),
             "rejected": self.rejected,
+            "rejected_by_cause": dict(sorted(self.causes.items())),
             "reconciles": self.reconciles(),
         }
 
@@ -149,7 +152,7 @@ class PackageMapping:
         except MappingError as error:
             # The reader checks every value the mappers use, so this means a bug; the
             # row is still accounted for, not lost.
-            self._reject(Reject(name, line, None, str(error)))
+            self._reject(Reject(name, line, None, str(error), "mapping error"))
             return
         self.report.files[name].mapped += 1
         for resource in resources:
@@ -157,6 +160,7 @@ class PackageMapping:
 
     def _reject(self, reject: Reject) -> None:
         self.report.files[reject.file].rejected += 1
+        self.report.causes[reject.cause] = self.report.causes.get(reject.cause, 0) + 1
         if self.strict:
             raise InputError(reject.reason, source=reject.file, line=reject.line, field=reject.column)
         if self.on_reject is not None:

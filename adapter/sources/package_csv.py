@@ -59,9 +59,16 @@ class Reject:
     line: int
     column: str | None
     reason: str
+    # The cause in a few words, never a value: what a summary may count rejects by.
+    kind: str = "invalid value"
 
     def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
+        return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason, "kind": self.kind}
+
+    @property
+    def cause(self) -> str:
+        """``file: column: kind``, the same for every row rejected for the same reason; holds no value."""
+        return f"{self.file}: " + (f"{self.column}: " if self.column else "") + self.kind
 
     @property
     def where(self) -> str:
@@ -72,13 +79,20 @@ class Reject:
         return f"{self.where}: {self.reason}"
 
 
+def reject_summary(causes: Mapping[str, int]) -> list[str]:
+    """Rejected rows counted by cause, the most frequent first, one indented line each (no values)."""
+    ranked = sorted(causes.items(), key=lambda item: (-item[1], item[0]))
+    return [f"  {count:>7}  {cause}" for cause, count in ranked]
+
+
 class RowError(Exception):
     """A problem with one cell; becomes a Reject for that row."""
 
-    def __init__(self, column: str | None, reason: str) -> None:
+    def __init__(self, column: str | None, reason: str, *, kind: str = "invalid value") -> None:
         super().__init__(reason)
         self.column = column
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -205,7 +219,7 @@ def csv_rows(
             except StopIteration:
                 return
             except csv.Error as error:
-                yield Reject(file_name, last_line + 1, None, f"cannot be read as CSV: {error}")
+                yield Reject(file_name, last_line + 1, None, f"cannot be read as CSV: {error}", "not CSV")
                 last_line = reader.line_num
                 continue
             line, last_line = last_line + 1, reader.line_num
@@ -214,7 +228,7 @@ def csv_rows(
             try:
                 yield line, _cells(fields, names, known, dialect)
             except RowError as error:
-                yield Reject(file_name, line, error.column, error.reason)
+                yield Reject(file_name, line, error.column, error.reason, error.kind)
 
 
 def _cells(
@@ -223,10 +237,11 @@ def _cells(
     if len(fields) < len(names):
         missing = [n for n in names[len(fields):] if n is not None] or ["(an ignored column)"]
         raise RowError(missing[0], f"has {len(fields)} fields but the header has {len(names)}; "
-                       f"missing: {', '.join(missing)}")
+                       f"missing: {', '.join(missing)}", kind="wrong number of fields")
     if len(fields) > len(names):
         raise RowError(None, f"has {len(fields)} fields but the header has {len(names)}; remove the extra values "
-                       f"after the last column (or quote values that hold a '{dialect.delimiter}')")
+                       f"after the last column (or quote values that hold a '{dialect.delimiter}')",
+                       kind="wrong number of fields")
     row = {}
     for name, raw in zip(names, fields, strict=True):
         if name is None:
@@ -236,18 +251,18 @@ def _cells(
             bad = _UNDECODED.search(value)
             assert bad is not None
             raise RowError(name, f"is not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02X}); "
-                           "save the file as UTF-8")
+                           "save the file as UTF-8", kind="not UTF-8")
         if "\x00" in value:
-            raise RowError(name, "contains a NUL byte")
+            raise RowError(name, "contains a NUL byte", kind="NUL byte")
         if value:
             if dialect is not STRICT:
                 value = _standard_form(name, value, dialect)
             if (problem := check_cell(known[name], value)) is not None:
-                raise RowError(name, problem)
+                raise RowError(name, problem, kind="does not fit its column")
             row[name] = value
     for name, column in known.items():
         if column.required and name not in row:
-            raise RowError(name, "is empty; a value is required")
+            raise RowError(name, "is empty; a value is required", kind="missing value")
     return row
 
 
@@ -257,7 +272,8 @@ def _standard_form(name: str, value: str, dialect: Dialect) -> str:
         if _COMMA_NUMBER.match(value):
             return value.replace(",", ".")
         if _POINT_NUMBER.match(value):
-            raise RowError(name, "has a decimal point, but package.yaml declares a decimal comma (csv: decimal)")
+            raise RowError(name, "has a decimal point, but package.yaml declares a decimal comma (csv: decimal)",
+                           kind="decimal point, not comma")
     if name in DATE_COLUMNS and dialect.date_format:
         return _parsed(name, value, dialect.date_format, "date_format").date().isoformat()
     if name in MOMENT_COLUMNS and (dialect.datetime_format or dialect.date_format):
@@ -285,7 +301,8 @@ def _parsed(name: str, value: str, form: str, setting: str) -> datetime:
     try:
         return datetime.strptime(value, form)
     except ValueError as error:  # the value is not repeated: it is patient data
-        raise RowError(name, f"does not have the form {form} (package.yaml csv: {setting})") from error
+        raise RowError(name, f"does not have the form {form} (package.yaml csv: {setting})",
+                       kind="not in the declared format") from error
 
 
 def read_records(
@@ -309,6 +326,6 @@ def read_records(
             record = parse(row)
             admit(record, line)
         except RowError as error:
-            yield Reject(file_name, line, error.column, error.reason)
+            yield Reject(file_name, line, error.column, error.reason, error.kind)
             continue
         yield line, record

@@ -35,7 +35,7 @@ def date_value(row: Mapping[str, str], column: str) -> str | None:
         try:
             date.fromisoformat(value)
         except ValueError as error:
-            raise RowError(column, f"{value!r} is not a calendar date") from error
+            raise RowError(column, f"{value!r} is not a calendar date", kind="not a date") from error
     return value
 
 
@@ -53,17 +53,20 @@ def moment_value(row: Mapping[str, str], column: str, site: Site) -> str | None:
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
     except ValueError as error:
-        raise RowError(column, f"{value!r} is not a valid date and time") from error
+        raise RowError(column, f"{value!r} is not a valid date and time", kind="not a date and time") from error
     if moment.tzinfo is None:
         if site.zone is None:
             raise RowError(column, f"{value!r} has no UTC offset and site {site.id} has no time_zone in "
-                           "package.yaml; add the offset (e.g. +07:00) or the site's time zone")
+                           "package.yaml; add the offset (e.g. +07:00) or the site's time zone",
+                           kind="no UTC offset nor time zone")
         local = moment
         moment = local.replace(tzinfo=site.zone)
         if moment.astimezone(UTC).astimezone(site.zone).replace(tzinfo=None) != local:
-            raise RowError(column, f"{value!r} does not exist in {site.zone.key} (clocks skipped it); give the offset")
+            raise RowError(column, f"{value!r} does not exist in {site.zone.key} (clocks skipped it); give the offset",
+                           kind="local time that does not exist")
         if moment.utcoffset() != moment.replace(fold=1).utcoffset():
-            raise RowError(column, f"{value!r} happens twice in {site.zone.key} (clocks went back); give the offset")
+            raise RowError(column, f"{value!r} happens twice in {site.zone.key} (clocks went back); give the offset",
+                           kind="ambiguous local time")
     time = _TIME.match(value, 10)
     fraction = time["fraction"] if time and time["fraction"] else ""
     written = moment.isoformat(timespec="seconds")
@@ -83,13 +86,15 @@ def decimal_value(row: Mapping[str, str], column: str) -> Decimal | None:
     if value is None:
         return None
     if not _DECIMAL.match(value):
-        raise RowError(column, f"{shown(value)} is not a number (use digits and a decimal point, e.g. 12.5)")
+        raise RowError(column, f"{shown(value)} is not a number (use digits and a decimal point, e.g. 12.5)",
+                       kind="not a number")
     if len(value.lstrip("+-0.")) > MAX_DIGITS:
-        raise RowError(column, f"{shown(value)} has more than {MAX_DIGITS} digits; no measurement is that precise")
+        raise RowError(column, f"{shown(value)} has more than {MAX_DIGITS} digits; no measurement is that precise",
+                       kind="too many digits")
     try:
         return Decimal(value)
     except InvalidOperation as error:  # pragma: no cover - the pattern admits only valid decimals
-        raise RowError(column, f"{shown(value)} is not a number") from error
+        raise RowError(column, f"{shown(value)} is not a number", kind="not a number") from error
 
 
 def instant(value: str) -> datetime:

@@ -39,6 +39,8 @@ class PushInput:
     rejected: Callable[[], int] = lambda: 0
     # The first KEPT_REJECTS of them (file, line, column, reason), for whoever reports the run.
     rejects: list[Any] = field(default_factory=list)
+    # Every rejected row counted by its cause (file, column, kind of reason; no values), filled as it streams.
+    causes: dict[str, int] = field(default_factory=dict)
 
 
 def open_input(path: str | Path) -> PushInput:
@@ -73,10 +75,11 @@ def _package(path: Path, name: str) -> PushInput:
     """
     from adapter.package import map_package
 
-    rejected, kept = [0], list[Any]()
+    rejected, kept, causes = [0], list[Any](), dict[str, int]()
 
     def on_reject(reject: Any) -> None:
         rejected[0] += 1
+        causes[reject.cause] = causes.get(reject.cause, 0) + 1
         if len(kept) < KEPT_REJECTS:
             kept.append(reject)
         # Where only: a reason may quote the cell, and logs must hold no values from patient records.
@@ -85,7 +88,7 @@ def _package(path: Path, name: str) -> PushInput:
     mapping = map_package(path, on_reject=on_reject)
     record = mapping.package.record
     study = _study_resources(record) if record else iter(())
-    return PushInput(mapping.nct_id, itertools.chain(study, mapping), name, lambda: rejected[0], kept)
+    return PushInput(mapping.nct_id, itertools.chain(study, mapping), name, lambda: rejected[0], kept, causes)
 
 
 def _ndjson_folder(path: Path, name: str) -> PushInput:

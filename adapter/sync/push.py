@@ -105,6 +105,7 @@ def push_source(
 
     def planned(report: PushReport) -> None:
         report.source_rejects = source.rejected()
+        report.source_reject_causes = dict(sorted(source.causes.items()))
         if report.source_rejects and delete_removed:
             # A rejected row looks removed: deleting would throw away its last good version.
             raise InputError(

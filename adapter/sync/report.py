@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from adapter.sources.package_csv import reject_summary
+
 
 @dataclass
 class TypeSummary:
@@ -48,6 +50,7 @@ class PushReport:
     seconds: float = 0.0
     # Source rows the mapper rejected (they never became resources); set by whoever ran the mapper.
     source_rejects: int = 0
+    source_reject_causes: dict[str, int] = field(default_factory=dict)  # by file, column and kind; no values
 
     @property
     def ok(self) -> bool:
@@ -72,6 +75,7 @@ class PushReport:
             "seconds": round(self.seconds, 3),
             "bundles": self.bundles,
             "sourceRejects": self.source_rejects,
+            "sourceRejectsByCause": dict(self.source_reject_causes),
             "types": {name: asdict(summary) for name, summary in sorted(self.types.items())},
             "failures": [
                 {"key": f.key, "identifier": f.identifier, "status": f.status, "message": f.message}
@@ -131,7 +135,8 @@ def format_report(report: PushReport) -> str:
         status = f"HTTP {failure.status}: " if failure.status else ""
         lines.append(f"failed: {who}: {status}{failure.message}")
     if report.source_rejects:
-        lines.append(f"rejected source rows (not pushed): {report.source_rejects}, each logged above")
+        lines.append(f"rejected source rows (not pushed): {report.source_rejects}, each logged above; by cause:")
+        lines.extend(reject_summary(report.source_reject_causes))
     if report.removed:
         if report.removed_action == "deleted":
             lines.append(f"removed from the source and deleted from the server: {len(report.removed)}")

@@ -34,7 +34,7 @@ def test_rejected_rows_go_to_the_rejects_file_and_exit_1(tmp_path: Path, capsys:
     assert main(["map", "package", str(package), "-o", str(out)]) == 1
     assert "1 row(s) rejected" in capsys.readouterr().err
     [reject] = [json.loads(line) for line in (out / "rejects.ndjson").read_text(encoding="utf-8").splitlines()]
-    assert reject == {"file": "measurements.csv", "line": 3, "column": "value",
+    assert reject == {"file": "measurements.csv", "line": 3, "column": "value", "kind": "not a number",
                       "reason": "'lots' is not a number (use digits and a decimal point, e.g. 12.5)"}
     assert len((out / "Observation.ndjson").read_text(encoding="utf-8").splitlines()) == 1
 
@@ -61,3 +61,25 @@ def test_a_failed_run_leaves_the_previous_output_as_it_was(tmp_path: Path) -> No
 def test_a_folder_without_package_yaml_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["map", "package", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
     assert "missing; a trial package folder needs a package.yaml" in capsys.readouterr().err
+
+
+def test_the_run_ends_with_rejects_counted_by_cause_without_their_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = write_package(tmp_path / "p", measurements=measurements(
+        "S1,SCR,IL6,lots,pg/mL,2020-07-01T08:30,,,", "S1,D7,IL6,many,pg/mL,2020-07-08T08:30,,,",
+        "S1,D7,IL6,1.5,furlong,2020-07-08T09:30,,,", "S1,D7,ZZTOP,1,pg/mL,2020-07-08T08:30,,,"))
+    out = tmp_path / "out"
+    assert main(["map", "package", str(package), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    summary = err[err.index("by cause:"):].splitlines()[1:]
+    assert [line.split() for line in summary] == [
+        ["2", "measurements.csv:", "value:", "not", "a", "number"],
+        ["1", "measurements.csv:", "test_code:", "unknown", "test", "code"],
+        ["1", "measurements.csv:", "unit:", "unknown", "unit"],
+    ]
+    assert not any(value in err for value in ("lots", "many", "furlong", "ZZTOP"))
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["rejected_by_cause"] == {"measurements.csv: test_code: unknown test code": 1,
+                                           "measurements.csv: unit: unknown unit": 1,
+                                           "measurements.csv: value: not a number": 2}

@@ -47,3 +47,22 @@ def test_a_folder_of_no_known_kind_is_refused(tmp_path: Path) -> None:
         open_input(tmp_path)
     with pytest.raises(InputError, match="no such file or folder"):
         open_input(tmp_path / "missing")
+
+
+def test_a_package_counts_its_rejects_by_cause_and_the_push_table_lists_them(tmp_path: Path) -> None:
+    from adapter.sync.report import PushReport, format_report
+    from tests.unit.sources.trialpackage import measurements, write_package
+
+    package = write_package(tmp_path, measurements=measurements(
+        "S1,SCR,IL6,lots,pg/mL,2020-07-01T08:30,,,", "S1,D7,IL6,1.5,furlong,2020-07-08T08:30,,,"))
+    source = open_input(package)
+    resources = list(source.resources)
+    assert sum(r["resourceType"] == "Observation" for r in resources) == 0
+    assert source.rejected() == 2
+    assert source.causes == {"measurements.csv: value: not a number": 1, "measurements.csv: unit: unknown unit": 1}
+    report = PushReport("http://fhir.test", source.study, source_rejects=source.rejected(),
+                        source_reject_causes=source.causes)
+    table = format_report(report)
+    assert "rejected source rows (not pushed): 2" in table
+    assert "1  measurements.csv: unit: unknown unit" in table and "furlong" not in table
+    assert report.to_json()["sourceRejectsByCause"] == source.causes
