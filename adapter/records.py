@@ -307,6 +307,8 @@ class Measurement:
     interpretation: Code | None = None
     # A censored quantity (<0.3, >1000): the FHIR Quantity.comparator (<, <=, >=, >) of ``value``.
     comparator: str | None = None
+    # A row written by collect: the absolute, versioned URLs of the hospital resources it came from.
+    derived_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,12 @@ Choices that are not obvious:
 - ``effectiveDateTime`` has seconds (FHIR needs them with a time); a time the site gave
   to the minute has the ``reported-precision`` extension (``minute``) on the element.
 - ``status`` is always ``final``: a package holds reported results.
+- A row collected from a hospital (``trialfhir collect``) carries its lineage in
+  ``derivedFrom``: the absolute, versioned URL of the hospital's Observation (both
+  sources for a derived PaO2/FiO2). ``derivedFrom`` rather than a Provenance: it travels
+  inside the resource, so a re-push replaces it with the value it explains and no second
+  resource can fall out of step; a version-specific absolute reference says exactly which
+  reading of which server (docs/collect.md).
 """
 
 from __future__ import annotations
@@ -146,5 +152,6 @@ def observation(measurement: Measurement) -> JSON:
             **value,
             "interpretation": [codeable_concept(as_coding(m.interpretation))] if m.interpretation else None,
             "referenceRange": reference_range,
+            "derivedFrom": [{"reference": url} for url in m.derived_from],
         }
     )

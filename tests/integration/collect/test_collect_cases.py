@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from adapter.client import FhirClient
 from adapter.collect.run import collect
+from adapter.package import map_package
+from tests.conftest import validation_errors
 from tests.integration.collect.hospital import PACKAGE_YAML
 
 LOINC = "http://loinc.org"
@@ -193,3 +197,32 @@ def test_a_corrected_value_and_an_entered_in_error_show_on_the_second_run(hospit
     retracted = [json.loads(line) for line in (h.out / "rejects.ndjson").read_text().splitlines()]
     assert [(r["source_id"], r["state"]) for r in retracted] == [(h.id("crp"), "retracted")]
     assert second["changes"] == {"changed": 1, "retracted": 1}
+
+
+def test_mapped_collected_rows_carry_their_sources_and_validate(hospital: Hospital, fhir_base_url: str,
+                                                                 fhir_http: requests.Session) -> None:
+    h = hospital
+    p = h.patient("p", (h.mrn, "M1"))
+    h.link("01-0001", h.mrn, "M1")
+    crp = h.observation("crp", p, "1988-5", "1.56", "mg/dL", "2021-03-02T09:00:00Z")
+    fio2 = h.observation("fio2", p, "19994-3", "40", "%", "2021-03-02T10:00:00Z")
+    pao2 = h.observation("pao2", p, "2703-7", "82", "mm[Hg]", "2021-03-02T10:20:00Z")
+    h.collect()
+    # The collected files are package files as they stand: map package reads them beside the package's subjects.csv.
+    for name in ("measurements.csv", "administrations.csv"):
+        shutil.copy(h.out / name, h.root / "package" / name)
+    mapping = map_package(h.root / "package")
+    observations = {o["code"]["coding"][-1]["code"]: o for o in mapping if o["resourceType"] == "Observation"}
+    assert mapping.report.rejects == []
+
+    def url(resource: dict[str, Any]) -> str:
+        return f"{fhir_base_url}/Observation/{resource['id']}/_history/{resource['meta']['versionId']}"
+
+    assert {code: [r["reference"] for r in o["derivedFrom"]] for code, o in observations.items()} == {
+        "CRP": [url(crp)], "FIO2": [url(fio2)], "PAO2": [url(pao2)], "PFRATIO": [url(pao2), url(fio2)]}
+    # The hospital's value and unit travel beside the converted one.
+    [written] = [e["valueQuantity"] for e in observations["CRP"]["extension"] if "valueQuantity" in e]
+    assert (observations["CRP"]["valueQuantity"]["value"], written["value"], written["code"]) == (
+        Decimal("15.6"), Decimal("1.56"), "mg/dL")
+    for observation in observations.values():
+        assert validation_errors(fhir_http, fhir_base_url, observation) == [], observation["code"]
