@@ -31,6 +31,7 @@ from adapter.collect.links import read_links
 from adapter.collect.patients import FOUND, find_patients
 from adapter.collect.schedule import DERIVED, OUT_OF_WINDOW, VISIT, Participation, derive, place
 from adapter.errors import ConfigError, ConversionError, InputError
+from adapter.fhir.constants import PROJECT_BASE
 from adapter.fhir.ucum import convert
 from adapter.records import Subject
 from adapter.sources.package import read_measurements, read_subjects
@@ -175,7 +176,7 @@ def _participation(package: Package, subject: Subject) -> Participation:
 def _project_system(package: Package) -> str:
     # Codes of the project's own code system are the trial's, never a hospital's.
     return next((c.system for t in package.tables.tests.values() for c in t.codes
-                 if c.system.startswith("https://trialfhir.dev/")), "https://trialfhir.dev/")
+                 if c.system.startswith(PROJECT_BASE)), PROJECT_BASE)
 
 
 def _edc(package: Package, subjects: set[str], tests: Any) -> dict[tuple[str, str, str], tuple[Decimal | str, str]]:

@@ -1,7 +1,7 @@
 """Patient from a trial package subject: pseudonymous, one per subject and site.
 
 Natural key: (NCT id, site id, subject id). The only identifier is the trial's
-subject identifier (system ``https://trialfhir.dev/fhir/sid/trial-subject``, value
+subject identifier (system ``IDENTIFIER_BASE + "trial-subject"``, value
 ``<NCT id>/<site id>/<subject id>``); no name, contact data or full birth date is
 ever written. ``birthDate`` holds the birth year alone, and only when the package
 gives it. ``meta.security`` marks the record pseudonymized (HL7 v3 ObservationValue

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from adapter.errors import ConfigError
-from adapter.fhir.constants import EXTENSION_BASE
+from adapter.fhir.constants import EXTENSION_BASE, PROJECT_BASE, PROJECT_BASE_TOKEN
 from adapter.fhir.datatypes import JSON, codeable_concept, coding, extension
 from adapter.paths import mappings_dir
 from adapter.sources.loader import load_checked, load_schema
@@ -232,6 +232,10 @@ def _table(raw: dict[str, Any], path: Path) -> CodeTable:
                 raise ConfigError(f"{path}: {raw['name']}: alias {alias!r} appears twice")
             by_alias[key] = row
         rows.append(row)
+    if not raw["registry_system"].startswith(PROJECT_BASE):
+        # The registry's enum values are no codes of a real system: they belong to the project's own.
+        raise ConfigError(f"{path}: {raw['name']}: registry_system is not under the project base; "
+                          f"write it as {PROJECT_BASE_TOKEN}CodeSystem/{raw['name']}")
     target = raw.get("target")
     return CodeTable(
         name=raw["name"],

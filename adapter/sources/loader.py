@@ -7,6 +7,9 @@ come through here, so they share one strictness and one error format:
 - a YAML alias (``*name``) is an error: a few nested aliases expand a tiny file into
   gigabytes (the "billion laughs"), and none of our files needs them;
 - a document nested deeper than ``MAX_DEPTH`` is an error, not a ``RecursionError``;
+- a string that starts with ``{project_base}`` starts with the project base instead
+  (``adapter.fhir.constants.PROJECT_BASE``), so mapping files and package descriptors
+  name the project's own code systems as ``{project_base}CodeSystem/ctgov-phase``;
 - a schema problem is reported as ``<file>: <json path>: <message>``, the JSON path
   written by ``json_path`` (``rows[0].code``), the message kept short: an input
   value appears only as a short scalar (``_short``), never whole; a YAML syntax
@@ -35,6 +38,7 @@ import jsonschema
 import yaml
 
 from adapter.errors import ConfigError
+from adapter.fhir.constants import PROJECT_BASE, PROJECT_BASE_TOKEN
 
 # Longer schema messages are cut: a message may start with the repr of the offending value.
 MAX_MESSAGE = 200
@@ -73,7 +77,8 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def load_yaml(path: Path) -> Any:
-    """A YAML (or JSON) file's content, refusing duplicate keys; a ``ConfigError`` names the file."""
+    """A YAML (or JSON) file's content, refusing duplicate keys, with the project base put in; a ``ConfigError``
+    names the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -81,9 +86,30 @@ def load_yaml(path: Path) -> Any:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: cannot read: not UTF-8 text ({error.reason} at byte {error.start})") from error
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from error
+    return with_project_base(document)
+
+
+def with_project_base(document: Any) -> Any:
+    """``document`` with each string value that starts with ``{project_base}`` starting with the project base.
+
+    Why a placeholder put in here, not relative URLs resolved by each reader: the base is
+    decided in one place (constants.PROJECT_BASE) and put in by the one loader, before
+    the schema check, so the schemas go on checking absolute URIs and no reader has to
+    know which fields hold a system. Only a leading placeholder counts: the base starts a
+    URL. Keys are left alone; records from outside (registry JSON, CSV rows) never come here.
+    """
+    if isinstance(document, str):
+        if document.startswith(PROJECT_BASE_TOKEN):
+            return PROJECT_BASE + document[len(PROJECT_BASE_TOKEN):]
+        return document
+    if isinstance(document, dict):
+        return {key: with_project_base(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [with_project_base(value) for value in document]
+    return document
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from adapter.fhir.constants import NCT_PATTERN, is_nct_id
+import pytest
+
+from adapter.errors import ConfigError
+from adapter.fhir.constants import DEFAULT_PROJECT_BASE, NCT_PATTERN, PROJECT_BASE_ENV, is_nct_id, project_base
 from adapter.sources.package_descriptor import schema
 
 
@@ -17,3 +20,24 @@ def test_a_trailing_newline_is_not_an_nct_number() -> None:
     assert is_nct_id("NCT04753476")
     assert not is_nct_id("NCT04753476\n")
     assert not is_nct_id("NCT0475347")
+
+
+def test_the_project_base_defaults_when_unset_or_empty() -> None:
+    assert project_base(None) == project_base("") == DEFAULT_PROJECT_BASE == "https://trialfhir.dev/fhir/"
+    assert project_base("https://fhir.example.org/trial/") == "https://fhir.example.org/trial/"
+    assert project_base("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize("value", [
+    "https://fhir.example.org/trial",  # no final "/": CodeSystem/x would be glued to the last segment
+    "fhir.example.org/trial/",  # not absolute
+    "urn:oid:1.2.3/",  # no host to hold the URLs
+    "https:///trial/",
+    "https://fhir.example.org/trial/?v=2/",
+    "https://fhir.example.org/trial/#x/",
+    "https://fhir.example.org/a b/",
+    "https://fhir.example.org/trial/\n",
+])
+def test_a_project_base_that_is_no_base_url_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{PROJECT_BASE_ENV}=.* is not a base URL"):
+        project_base(value)

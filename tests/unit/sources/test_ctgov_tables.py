@@ -163,6 +163,14 @@ def test_duplicate_code_is_an_error(tmp_path: Path) -> None:
         load_tables(folder)
 
 
+def test_a_registry_system_outside_the_project_base_is_an_error(tmp_path: Path) -> None:
+    # The registry's enum values are no codes of a real system; they must stay in the project's own.
+    folder = _copy_mappings(tmp_path)
+    _edit(folder / "ctgov-sex.yaml", lambda d: d.update(registry_system="https://example.org/fhir/CodeSystem/ctgov-sex"))
+    with pytest.raises(ConfigError, match=r"ctgov-sex\.yaml: ctgov-sex: registry_system is not under the project base"):
+        load_tables(folder)
+
+
 def test_missing_table_is_an_error(tmp_path: Path) -> None:
     folder = _copy_mappings(tmp_path)
     (folder / "ctgov-sex.yaml").unlink()

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from adapter.errors import ConfigError, InputError
+from adapter.fhir.constants import PROJECT_BASE
 from adapter.paths import mappings_dir
 from adapter.settings import load_settings
 from adapter.sources.ctgov import parse_studies
 from adapter.sources.ctgov_tables import load_tables
-from adapter.sources.loader import json_path, load_checked, load_yaml, schema_problem
+from adapter.sources.loader import json_path, load_checked, load_yaml, schema_problem, with_project_base
 
 SCHEMA = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "string"}}},
           "additionalProperties": False}  # fmt: skip
@@ -118,3 +119,23 @@ def test_a_pattern_dollar_ends_the_string_as_in_json_schema() -> None:
     schema = {"type": "string", "pattern": "^NCT[0-9]{8}$"}
     assert schema_problem("NCT04753476", schema) is None
     assert schema_problem("NCT04753476\n", schema) is not None  # Python's $ alone lets the newline through
+
+
+def test_a_leading_project_base_placeholder_becomes_the_base(tmp_path: Path) -> None:
+    path = tmp_path / "table.yaml"
+    path.write_text('system: "{project_base}CodeSystem/x"\n'
+                    'codes: [{system: "{project_base}sid/y"}, "see {project_base}", "{project_base}"]\n'
+                    '"{project_base}key": 1\n', encoding="utf-8")
+    assert load_yaml(path) == {
+        "system": PROJECT_BASE + "CodeSystem/x",
+        "codes": [{"system": PROJECT_BASE + "sid/y"}, "see {project_base}", PROJECT_BASE],
+        "{project_base}key": 1,  # keys are names, never URLs
+    }
+
+
+def test_the_base_is_put_in_before_the_schema_check(tmp_path: Path) -> None:
+    path = tmp_path / "table.yaml"
+    path.write_text('system: "{project_base}CodeSystem/x"\n', encoding="utf-8")
+    schema = {"type": "object", "properties": {"system": {"type": "string", "pattern": "^https?://"}}}
+    assert load_checked(path, schema) == {"system": PROJECT_BASE + "CodeSystem/x"}
+    assert with_project_base([1, None, {"a": ["{project_base}"]}]) == [1, None, {"a": [PROJECT_BASE]}]
