@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,14 @@ RECORDS = sorted(
         *(REPO / "tests" / "data" / "ctgov").glob("*.json"),
     ]
 )
+
+
+def test_every_shared_record_is_validated() -> None:
+    """Guards the test below: a missing shared folder or a record added to it must not shrink it silently."""
+    listed = re.findall(r"^\| ((?:v2|xml)/\S+) \|", (SHARED_SAMPLES / "README.md").read_text(encoding="utf-8"), re.M)
+    assert len(listed) >= 8
+    assert {SHARED_SAMPLES / name for name in listed} == {p for p in RECORDS if p.is_relative_to(SHARED_SAMPLES)}
+    assert REPO / "tests" / "data" / "ctgov" / "NCT00973089-months-to-years.json" in RECORDS
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
