@@ -12,9 +12,11 @@ function; one file keeps the whole command line readable in one place.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from adapter import __version__
 from adapter.errors import AdapterError, ConfigError, InputError, MappingError, ServerError
@@ -138,7 +140,6 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def run_push(args: argparse.Namespace) -> int:
     """``trialfhir push``: plan against the journal, write what changed, report per type."""
-    import json
     from pathlib import Path
 
     from adapter.settings import load_settings
@@ -189,12 +190,17 @@ def _add_pull(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     how.add_argument("--cancel", dest="mode", action="store_const", const="cancel",
                      help="cancel the $export whose status URL the folder holds, and stop")  # fmt: skip
     pull.add_argument("--since", metavar="INSTANT", help="only resources changed after this FHIR instant")
+    pull.add_argument("--page-size", type=int, default=200, metavar="N",
+                      help="matches per search page, sent as _count (default 200); a server that sends one page "
+                      "and no next link needs N at least as large as its biggest search")
+    pull.add_argument("--json", action="store_true", help="print the report as JSON")
     pull.set_defaults(handler=run_pull, mode="auto")
 
 
 def run_pull(args: argparse.Namespace) -> int:
     """``trialfhir pull``: the study's resources into an NDJSON folder."""
     from adapter.client import FhirClient
+    from adapter.progress import terminal_progress
     from adapter.settings import load_settings
     from adapter.sync.bulk import cancel_saved_export
     from adapter.sync.pull import pull
@@ -203,10 +209,13 @@ def run_pull(args: argparse.Namespace) -> int:
     with FhirClient.from_settings(server) as client:
         if args.mode == "cancel":
             done = cancel_saved_export(client, args.output)
-            print("export cancelled" if done else f"no export to cancel in {args.output}")
+            _say(args, {"cancelled": done, "output": args.output},
+                 "export cancelled" if done else f"no export to cancel in {args.output}")
             return EXIT_OK
-        report = pull(client, args.study, args.output, mode=args.mode, since=args.since)
-    print("\n".join(report.lines()))
+        with terminal_progress(sys.stderr, f"pull {args.study}", enabled=not args.json) as progress:
+            report = pull(client, args.study, args.output, mode=args.mode, since=args.since,
+                          page_size=args.page_size, progress=progress)
+    _say(args, report.as_json(), "\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -238,8 +247,6 @@ def _add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_collect(args: argparse.Namespace) -> int:
     """``trialfhir collect``: hospital values of enrolled subjects into package rows."""
-    import json
-
     from adapter.client import FhirClient
     from adapter.collect.run import collect
     from adapter.settings import load_settings
@@ -380,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(args: argparse.Namespace, data: Mapping[str, Any], text: str) -> None:
+    """A command's result on standard output: ``data`` as JSON with ``--json``, else ``text`` for a person."""
+    print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else text)
+
+
 def server_problem(error: ServerError) -> str:
     """A server error in words a user can act on: the usual ways of pointing at the wrong place first."""
     text, base = str(error), error.url.split("/metadata")[0]
@@ -408,14 +420,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except (InputError, MappingError, ConfigError) as error:
-        print(f"trialfhir: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _failed(args, EXIT_USAGE, "error", str(error))
     except ServerError as error:
-        print(f"trialfhir: server error: {server_problem(error)}", file=sys.stderr)
-        return EXIT_SERVER
+        return _failed(args, EXIT_SERVER, "server error", server_problem(error))
     except AdapterError as error:
-        print(f"trialfhir: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _failed(args, EXIT_FAILED, "error", str(error))
     except KeyboardInterrupt:
-        print("trialfhir: interrupted", file=sys.stderr)
-        return 130
+        return _failed(args, 130, "interrupted", "")
+
+
+def _failed(args: argparse.Namespace, code: int, kind: str, message: str) -> int:
+    """The one-line message on standard error; with ``--json`` also ``{"error", "kind", "exit"}`` on standard output."""
+    print(f"trialfhir: {kind}: {message}" if message else f"trialfhir: {kind}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message or kind, "kind": kind, "exit": code}, indent=2))
+    return code

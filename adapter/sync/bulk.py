@@ -21,6 +21,7 @@ from typing import Any
 from adapter.client import FhirClient, retry_after_seconds
 from adapter.errors import NotFound, ServerError
 from adapter.fhir.references import referenced_ids
+from adapter.progress import Progress
 from adapter.sync.sink import Sink, belongs
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class BulkExport:
         poll_cap: float,
         max_wait: float,
         sleep: Callable[[float], None],
+        progress: Progress | None = None,
     ) -> None:
         self.client = client
+        self.progress = progress
         self.poll_cap = poll_cap
         self.out = out
         self.poll_interval = poll_interval
@@ -104,7 +107,9 @@ class BulkExport:
             # The token goes with the files only when the manifest asks for it (and the client sends it only
             # to the server's own origin or an allowed one).
             token = manifest.get("requiresAccessToken") is True
-            for output in manifest.get("output", []):
+            outputs = manifest.get("output", [])
+            for number, output in enumerate(outputs, 1):
+                self._note(f"$export file {number} of {len(outputs)} ({output.get('type', '?')})")
                 self._download(str(output["url"]), str(output.get("type", "")), sink, study_id, token)
         except KeyboardInterrupt:
             # Interrupted, not failed: keep the job and the saved status URL so the next pull resumes.
@@ -167,10 +172,16 @@ class BulkExport:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             # Retry-After is honoured up to poll_cap: HAPI advertises 120 s even for exports done in seconds.
             pause = min(wait if wait is not None else delay, self.poll_cap)
-            log.info("export in progress (%s); next poll in %.1f s", response.headers.get("X-Progress", ""), pause)
+            status = response.headers.get("X-Progress", "")[:60]  # a server's words, bounded for one line
+            log.info("export in progress (%s); next poll in %.1f s", status, pause)
+            self._note(f"$export in progress{f' ({status})' if status else ''}, waited {waited:.0f} s")
             self.sleep(pause)
             waited += pause
             delay = min(delay * 1.5, self.poll_cap)
+
+    def _note(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.note(text)
 
     def _download(self, url: str, kind: str, sink: Sink, study_id: str, token: bool) -> None:
         headers = {"Accept": "application/fhir+ndjson"}

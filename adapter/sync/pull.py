@@ -41,6 +41,7 @@ from adapter.errors import InputError, ServerError
 from adapter.fhir import elements
 from adapter.fhir.ndjson import NdjsonWriter, write_manifest
 from adapter.fhir.references import ref_id, referenced_ids
+from adapter.progress import Progress
 from adapter.sync.bulk import SUBJECT_TYPES, BulkExport
 from adapter.sync.modes import PULL_MODES
 from adapter.sync.sink import PullReport, Sink, belongs
@@ -63,41 +64,58 @@ def pull(
     poll_cap: float = 5.0,
     max_wait: float = 3600.0,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> PullReport:
     """Pull study ``nct_id`` from the server into the folder ``output``; see the module docstring."""
     if mode not in PULL_MODES:
         raise InputError(f"unknown pull mode {mode!r}; use one of {', '.join(PULL_MODES)}", field="mode")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
+    if page_size < 1:
+        raise InputError(f"the page size must be at least 1, not {page_size}", field="page_size")
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     report = PullReport(out, mode)
-    with NdjsonWriter(out) as writer:
-        sink = Sink(writer, since, report)
-        searcher = _Searcher(client, sink, page_size, since)
-        study = searcher.study(nct_id)
-        patients = searcher.subjects(study)
-        bulk = BulkExport(client, out, poll_interval=poll_interval, poll_cap=poll_cap, max_wait=max_wait, sleep=sleep)
-        kickoff = bulk.plan(study, patients, since) if mode in ("auto", "bulk") else None
-        if kickoff is None:
-            if mode == "bulk":
-                raise ServerError(0, method="GET", url=f"{client.base_url}/metadata",
-                                  text="the server offers no Group or Patient $export")
-            report.mode = "search"
-            searcher.subject_resources(patients, study)
-        else:
-            report.mode = "bulk"
-            report.transaction_time = bulk.run(kickoff, sink, study_id=str(study["id"]))
-        searcher.referenced()
-    report.counts = dict(writer.counts)
+    writer = NdjsonWriter(out)
+    try:
+        with writer:
+            sink = Sink(writer, since, report, progress)
+            searcher = _Searcher(client, sink, page_size, since)
+            study = searcher.study(nct_id)
+            patients = searcher.subjects(study)
+            bulk = BulkExport(client, out, poll_interval=poll_interval, poll_cap=poll_cap, max_wait=max_wait,
+                              sleep=sleep, progress=progress)
+            kickoff = bulk.plan(study, patients, since) if mode in ("auto", "bulk") else None
+            if kickoff is None:
+                if mode == "bulk":
+                    raise ServerError(0, method="GET", url=f"{client.base_url}/metadata",
+                                      text="the server offers no Group or Patient $export")
+                report.mode = "search"
+                searcher.subject_resources(patients, study)
+            else:
+                report.mode = "bulk"
+                report.transaction_time = bulk.run(kickoff, sink, study_id=str(study["id"]))
+            searcher.referenced()
+    except BaseException as error:
+        # Files may already hold part of the study: the manifest says the pull stopped, so no export
+        # takes the folder for complete (Ctrl-C included).
+        report.problems.append(f"the pull stopped before it ended: {str(error) or type(error).__name__}")
+        _manifest(client, nct_id, since, report, writer.counts, started)
+        raise
+    _manifest(client, nct_id, since, report, writer.counts, started)
+    return report
+
+
+def _manifest(client: FhirClient, nct_id: str, since: str | None, report: PullReport, counts: Mapping[str, int],
+              started: str) -> None:
+    report.counts = dict(counts)
     write_manifest(
-        out,
+        report.output,
         report.counts,
         transaction_time=report.transaction_time or started,
         request=f"{client.base_url}/ResearchStudy?identifier={elements.nct_search(nct_id)}",
         extension={"trialfhir": {"study": nct_id, "mode": report.mode, "since": since,
                                  "duplicates": report.duplicates, "problems": report.problems}},
     )
-    return report
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -115,9 +133,12 @@ class _Searcher:
     ) -> Iterator[dict[str, Any]]:
         """Every entry resource of a search, all pages; checks the server's total."""
         query = {**params, "_count": str(self.page_size)}
+        if self.sink.progress is not None:
+            self.sink.progress.note(f"searching {resource_type}")
         if filtered and self.since:
             query["_lastUpdated"] = f"gt{self.since}"
         matches: set[str] = set()
+        sent = 0  # match entries on the pages, repeats included
         total: int | None = None
         for page in self.client.search(resource_type, query):
             if total is None and isinstance(page.get("total"), int):
@@ -127,8 +148,17 @@ class _Searcher:
                 if not isinstance(resource, dict):
                     continue
                 if (entry.get("search") or {}).get("mode", "match") == "match":
+                    sent += 1
                     matches.add(f"{resource.get('resourceType')}/{resource.get('id')}")
                 yield resource
+        if total is not None and sent < total:
+            # The last page had no next link (the client stops there), yet the total says more exist: some
+            # servers answer only a first page and leave the link out. What arrived is a part, never a pull.
+            raise ServerError(0, method="GET", url=f"{self.client.base_url}/{resource_type}",
+                              text=f"{resource_type} search: the server reported {total} matches but sent {sent} "
+                              "and no next link to the rest (it does not page this search). Ask for pages that "
+                              "hold every match (pull --page-size, up to the server's maximum _count) or use "
+                              "Bulk Data (pull --bulk)")
         if total is not None and total != len(matches):
             self.sink.report.problems.append(
                 f"{resource_type} search {dict(params)}: the server said {total} matches, {len(matches)} arrived"

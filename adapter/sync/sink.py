@@ -13,6 +13,7 @@ from adapter.errors import InputError
 from adapter.fhir import elements
 from adapter.fhir.ndjson import NdjsonWriter
 from adapter.fhir.references import referenced_ids
+from adapter.progress import Progress
 
 # Subject-level resources that refer to resources outside the Patient compartment, which
 # neither a patient search nor a Patient/Group $export brings: the pull fetches those by id.
@@ -34,6 +35,11 @@ class PullReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def as_json(self) -> dict[str, Any]:
+        return {"output": str(self.output), "mode": self.mode, "ok": self.ok,
+                "counts": dict(sorted(self.counts.items())), "duplicates": self.duplicates,
+                "problems": list(self.problems)}
+
     def lines(self) -> list[str]:
         found = [f"{kind}: {count}" for kind, count in sorted(self.counts.items())]
         return [f"pulled by {self.mode} into {self.output}", *found, *self.problems]
@@ -42,8 +48,10 @@ class PullReport:
 class Sink:
     """The output folder: writes each resource once (by type and id) and counts."""
 
-    def __init__(self, writer: NdjsonWriter, since: str | None, report: PullReport) -> None:
+    def __init__(self, writer: NdjsonWriter, since: str | None, report: PullReport,
+                 progress: Progress | None = None) -> None:
         self.writer = writer
+        self.progress = progress
         self.since = instant(since) if since else None
         self.report = report
         self._seen: set[int] = set()
@@ -66,6 +74,8 @@ class Sink:
             self.writer.write(resource)
         else:
             self.writer.write_line(kind, line)
+        if self.progress is not None:
+            self.progress.advance()
         return True
 
 

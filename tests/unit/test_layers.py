@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "adapter.paths": 0,
     "adapter.records": 0,
     "adapter.fhir": 0,
+    "adapter.progress": 0,
     "adapter.sources": 1,
     "adapter.settings": 1,
     "adapter.auth": 1,

@@ -123,6 +123,29 @@ def test_a_total_that_disagrees_with_the_matches_received_makes_the_report_not_o
     assert manifest["extension"]["trialfhir"]["problems"] == report.problems, "the mismatch is in the manifest too"
 
 
+def test_a_server_that_leaves_out_next_links_stops_the_pull_with_an_error_the_manifest_keeps(
+    server: Any, client: FhirClient, tmp_path: Path
+) -> None:
+    # A first page of 2 of the 5 matches the server reports, and no next link to the others.
+    server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="2")],
+               json=page(observation(1), observation(2), total=5))  # fmt: skip
+    empty_search(server, "Consent")
+    with pytest.raises(ServerError, match=r"reported 5 matches but sent 2 and no next link to the rest") as raised:
+        pull(client, NCT, tmp_path, mode="search", page_size=2)
+    assert "--page-size" in str(raised.value) and "Observation search" in str(raised.value)
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    [problem] = manifest["extension"]["trialfhir"]["problems"]
+    assert problem.startswith("the pull stopped before it ended: ") and "no next link" in problem
+    assert {o["type"]: o["count"] for o in manifest["output"]}["Observation"] == 2  # what the files hold
+
+
+def test_the_page_size_is_sent_as_count(server: Any, client: FhirClient, tmp_path: Path) -> None:
+    server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="7")], json=page(observation(1), total=1))
+    empty_search(server, "Consent", "MedicationAdministration")
+    report = pull(client, NCT, tmp_path, mode="search", page_size=7)
+    assert report.ok and report.counts["Observation"] == 1
+
+
 def test_a_total_that_counts_only_matches_not_includes_is_ok(server: Any, client: FhirClient, tmp_path: Path) -> None:
     # The contrast to the test above: the subject search's total (1) leaves out the included
     # Patient, and pages that agree with their total raise nothing.
@@ -367,3 +390,22 @@ def test_a_file_on_an_allowed_origin_gets_the_token(server: Any, sleeps: Sleeps,
     report = pull(token_client(sleeps, "https://files.test"), NCT, tmp_path, mode="bulk", sleep=sleeps)
     assert report.counts["Observation"] == 1
     assert sent_token(server, ELSEWHERE) == [f"Bearer {TOKEN}"]
+
+
+def test_the_cli_says_what_the_server_did_as_json_and_exits_3(
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.cli import main
+
+    monkeypatch.setenv("ADAPTER_MAX_RETRIES", "0")
+    server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="50")],
+               json=page(observation(1), total=3))  # fmt: skip
+    empty_search(server, "Consent")
+    code = main(["pull", "--server", BASE, "--study", NCT, "-o", str(tmp_path / "out"), "--search",
+                 "--page-size", "50", "--json"])
+    captured = capsys.readouterr()
+    assert code == 3
+    answer = json.loads(captured.out)
+    assert answer["exit"] == 3 and answer["kind"] == "server error"
+    assert "reported 3 matches but sent 1 and no next link" in answer["error"]
+    assert "no next link" in captured.err  # a person reading the terminal sees it too
