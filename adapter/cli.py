@@ -53,6 +53,8 @@ def _add_map(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     study.add_argument("path", metavar="PATH", help="the record file, or - for standard input")
     study.add_argument("-o", "--output", metavar="FILE", help="write the Bundle here (default: standard output)")
+    study.add_argument("--json", action="store_true",
+                       help="print what was mapped as JSON (the studies and the Bundle's entries); needs -o")
     study.set_defaults(handler=run_map_study)
 
     package = what.add_parser(
@@ -66,6 +68,7 @@ def _add_map(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     package.add_argument("path", metavar="DIR", help="the trial package folder")
     package.add_argument("-o", "--output", metavar="OUTDIR", default="mapped", help="output folder (default: ./mapped)")
     package.add_argument("--strict", action="store_true", help="stop at the first bad row instead of rejecting it")
+    package.add_argument("--json", action="store_true", help="print the report (report.json's content) as JSON")
     package.set_defaults(handler=run_map_package)
 
 
@@ -77,10 +80,13 @@ def run_map_study(args: argparse.Namespace) -> int:
     from adapter.sources.ctgov import read_studies
     from adapter.studybundle import studies_bundle
 
+    if args.json and not args.output:
+        raise InputError("--json prints a summary, so the Bundle needs a file: add -o FILE", field="--json")
     studies = read_studies(args.path)
     if not studies:
         raise InputError("holds no studies", source="<stdin>" if args.path == "-" else args.path)
-    text = dumps(studies_bundle(studies)) + "\n"
+    bundle = studies_bundle(studies)
+    text = dumps(bundle) + "\n"
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -89,18 +95,24 @@ def run_map_study(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     log.info("mapped %d stud%s", len(studies), "y" if len(studies) == 1 else "ies")
+    if args.json:
+        _say(args, {"studies": [study.nct_id for study in studies], "entries": len(bundle["entry"]),
+                    "output": args.output}, "")
     return EXIT_OK
 
 
 def run_map_package(args: argparse.Namespace) -> int:
     """``trialfhir map package``: NDJSON per resource type, rejects.ndjson and report.json in OUTDIR."""
     from adapter.package import write_mapped_package
+    from adapter.progress import terminal_progress
     from adapter.sources.package_csv import reject_summary
 
-    report = write_mapped_package(args.path, args.output, strict=args.strict)
-    for name, count in report.files.items():
-        print(f"{name}: read {count.read}, mapped {count.mapped}, rejected {count.rejected}")
-    print(", ".join(f"{kind}: {n}" for kind, n in report.resources.items()) + f" -> {args.output}")
+    with terminal_progress(sys.stderr, f"map {args.path}", enabled=not args.json) as progress:
+        report = write_mapped_package(args.path, args.output, strict=args.strict, progress=progress)
+    lines = [f"{name}: read {count.read}, mapped {count.mapped}, rejected {count.rejected}"
+             for name, count in report.files.items()]
+    lines.append(", ".join(f"{kind}: {n}" for kind, n in report.resources.items()) + f" -> {args.output}")
+    _say(args, {**report.as_json(), "output": args.output}, "\n".join(lines))
     if report.rejected:
         print(f"trialfhir: {report.rejected} row(s) rejected; see {args.output}/rejects.ndjson; by cause:",
               file=sys.stderr)
@@ -287,6 +299,7 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--raw-csv", action="store_true",
                         help="write CSV cells exactly as they are; by default a text cell starting with = + - @ "
                         "(or a tab or CR) gets a leading ' so a spreadsheet shows it instead of running it")
+    export.add_argument("--json", action="store_true", help="print the report (files, counts, left out) as JSON")
     export.add_argument("--engine", choices=EXPORT_ENGINES, default="duckdb",
                         help="what computes csv/parquet tables: the SQL on FHIR views of mappings/views on DuckDB "
                         "(default), or the one-process Python writer (see docs/scale.md)")
@@ -296,10 +309,13 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run_export(args: argparse.Namespace) -> int:
     """``trialfhir export``: an NDJSON folder in one standard format."""
     from adapter.export.exporter import export
+    from adapter.progress import terminal_progress
 
-    report = export(args.folder, args.output, args.format, nct_id=args.study, allow_incomplete=args.allow_incomplete,
-                    raw_csv=args.raw_csv, engine=args.engine)
-    print("\n".join(report.lines()))
+    with terminal_progress(sys.stderr, f"export {args.format}", enabled=not args.json) as progress:
+        report = export(args.folder, args.output, args.format, nct_id=args.study,
+                        allow_incomplete=args.allow_incomplete, raw_csv=args.raw_csv, engine=args.engine,
+                        progress=progress)
+    _say(args, report.as_json(), "\n".join(report.lines()))
     return EXIT_OK
 
 
@@ -315,6 +331,7 @@ def _add_check_sdtm(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "See docs/export.md.",
     )
     check.add_argument("folder", metavar="DIR", help="the SDTM folder (as 'trialfhir export --format sdtm' writes it)")
+    check.add_argument("--json", action="store_true", help="print the findings and the rules they break as JSON")
     check.set_defaults(handler=run_check_sdtm)
 
 
@@ -323,11 +340,10 @@ def run_check_sdtm(args: argparse.Namespace) -> int:
     from adapter.export.sdtm.check import RULES, check_folder
 
     problems = check_folder(args.folder)
-    for problem in problems:
-        print(problem)
-    for rule in sorted({p[1 : p.index("]")] for p in problems}):
-        print(f"[{rule}] {RULES[rule]}")
-    print(f"{len(problems)} finding(s) in {args.folder}")
+    rules = {rule: RULES[rule] for rule in sorted({p[1 : p.index("]")] for p in problems})}
+    text = [*problems, *(f"[{rule}] {source}" for rule, source in rules.items()),
+            f"{len(problems)} finding(s) in {args.folder}"]
+    _say(args, {"folder": args.folder, "findings": problems, "rules": rules}, "\n".join(text))
     return EXIT_FAILED if problems else EXIT_OK
 
 

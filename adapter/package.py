@@ -38,6 +38,7 @@ from adapter.mappers.observation import observation
 from adapter.mappers.organization import site_organization
 from adapter.mappers.patient import patient
 from adapter.mappers.researchsubject import research_subject
+from adapter.progress import Progress
 from adapter.sources.package import read_administrations, read_measurements, read_subjects
 from adapter.sources.package_csv import Reject, read_header
 from adapter.sources.package_descriptor import ADMINISTRATIONS, MEASUREMENTS, SUBJECTS, Package, load_package
@@ -182,7 +183,9 @@ def map_package(
     return PackageMapping(load_package(path), strict=strict, on_reject=on_reject)
 
 
-def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = False) -> Report:
+def write_mapped_package(
+    path: str | Path, out: str | Path, *, strict: bool = False, progress: Progress | None = None
+) -> Report:
     """Map the package at ``path`` into ``out``: ``<Type>.ndjson``, ``rejects.ndjson``, ``report.json``.
 
     The study's own resources (ResearchStudy, its Organizations, Locations, ...) are written too
@@ -190,6 +193,7 @@ def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = Fa
     Streams: one resource in memory at a time. Everything is written to a temporary folder
     beside ``out`` that replaces ``out`` only when the run completes: a failed run (a bad
     descriptor, ``strict`` stopping at a reject, a full disk) leaves the previous output as it was.
+    ``progress`` is told of every resource written.
     """
     from adapter.studybundle import study_resources  # a peer at this layer; only map package needs it
 
@@ -217,6 +221,8 @@ def write_mapped_package(path: str | Path, out: str | Path, *, strict: bool = Fa
                     write(resource["resourceType"], dumps(resource))
             for resource in mapping:
                 write(resource["resourceType"], dumps(resource))
+                if progress is not None:
+                    progress.advance()
         report = mapping.report
         (work / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
         _replace(folder, work)

@@ -22,6 +22,7 @@ from typing import Any
 from adapter.errors import ConfigError, InputError
 from adapter.export.formats import ENGINES, FORMATS, ExportReport, get_exporter
 from adapter.fhir import ndjson
+from adapter.progress import Progress
 
 __all__ = ["ENGINES", "FORMATS", "METADATA", "ExportReport", "completeness_problems", "export"]
 
@@ -37,22 +38,26 @@ def export(
     allow_incomplete: bool = False,
     raw_csv: bool = False,
     engine: str = "duckdb",
+    progress: Progress | None = None,
 ) -> ExportReport:
     """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``.
 
     CSV cells a spreadsheet would run as formulas are neutralized unless ``raw_csv`` (``adapter.export.csvcell``).
     ``engine`` computes the csv and parquet tables (``ENGINES``); the other formats ignore it.
+    ``progress`` is told what the export is doing.
     """
     exporter = get_exporter(fmt)  # an unknown format fails before anything is read
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     source = Path(folder)
+    if progress is not None:
+        progress.note("checking the pull is complete")
     problems = completeness_problems(source)
     if problems and not allow_incomplete:
         raise InputError("the pull is incomplete, so an export of it would be too: " + "; ".join(problems)
                          + ". Pull again, or export it anyway with --allow-incomplete (the output then says so)",
                          source=str(source / ndjson.MANIFEST))
-    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine)
+    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine, progress=progress)
     exporter(source, report, nct_id=nct_id)
     _write_metadata(source, report)
     return report

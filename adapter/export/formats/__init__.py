@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapter.errors import ConfigError
+from adapter.progress import Progress
 
 # Format name -> the module of this package that writes it; one module may write several formats.
 REGISTRY: dict[str, str] = {
@@ -41,6 +42,17 @@ class ExportReport:
     incomplete: list[str] = field(default_factory=list)
     # Asked for: CSV cells exactly as they are, formulas not neutralized (--raw-csv; see export/csvcell.py).
     raw_csv: bool = False
+    # Told what the export is doing (and, where it streams, of each resource); None shows nothing.
+    progress: Progress | None = field(default=None, repr=False)
+
+    def note(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.note(text)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"format": self.format, "output": str(self.output), "engine": self.engine,
+                "files": dict(sorted(self.files.items())), "excluded": dict(sorted(self.excluded.items())),
+                "complete": not self.incomplete, "incomplete": list(self.incomplete)}
 
     def lines(self) -> list[str]:
         result = [f"{self.output / name}: {count} records" for name, count in sorted(self.files.items())]

@@ -15,9 +15,12 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     source_manifest = ndjson.read_manifest(folder)
     with ndjson.NdjsonWriter(out) as writer:
         for resource_type, paths in ndjson.resource_files(folder).items():
+            report.note(resource_type)
             for path in paths:
                 for resource in ndjson.read_file(path, resource_type):
                     writer.write(resource)
+                    if report.progress is not None:
+                        report.progress.advance()
     ndjson.write_manifest(
         out,
         writer.counts,

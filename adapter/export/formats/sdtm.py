@@ -15,7 +15,9 @@ from adapter.export.sdtm.terms import load_ct
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     """Build the SDTM datasets of ``folder``, check them, and write them; nothing is written when a check fails."""
+    report.note("reading the resources into SDTM datasets")
     result = build_sdtm(folder, nct_id=nct_id)
+    report.note("checking the datasets")
     problems = check(result.datasets)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
@@ -25,6 +27,7 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
         # A submission leaves out datasets without records (TI for a record without criteria, SUPP-- unneeded).
         del result.datasets[name]
         result.excluded[f"dataset {name}: no records, not written"] += 1
+    report.note("writing XPT, CSV and define.xml")
     report.files = _write(result, report.output, study_id, report.raw_csv)
     report.excluded = dict(result.excluded)
 

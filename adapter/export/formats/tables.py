@@ -13,5 +13,6 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
         from adapter.export.tables import write_tables
     else:
         from adapter.engines.duckdb_engine import write_tables
+    report.note(f"computing the {report.format} tables ({report.engine})")
     written = write_tables(folder, report.output, report.format, raw_csv=report.raw_csv)
     report.files = {path.name: count for path, count in written.values()}
