@@ -409,3 +409,21 @@ def test_the_cli_says_what_the_server_did_as_json_and_exits_3(
     assert answer["exit"] == 3 and answer["kind"] == "server error"
     assert "reported 3 matches but sent 1 and no next link" in answer["error"]
     assert "no next link" in captured.err  # a person reading the terminal sees it too
+
+
+def test_the_cli_prints_the_pull_report_as_json(
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.cli import main
+
+    monkeypatch.setenv("ADAPTER_MAX_RETRIES", "0")
+    server.get(f"{BASE}/Observation", match=[query(patient="p1", _count="200")], json=page(observation(1), total=1))
+    empty_search(server, "Consent", "MedicationAdministration")
+    out = tmp_path / "out"
+    assert main(["pull", "--server", BASE, "--study", NCT, "-o", str(out), "--search", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "output": str(out), "mode": "search", "ok": True, "duplicates": 0, "problems": [],
+        "counts": {"Observation": 1, "Patient": 1, "ResearchStudy": 1, "ResearchSubject": 1},
+    }
+    assert captured.err == ""  # no progress drawn: standard error is not a terminal
