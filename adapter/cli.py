@@ -311,7 +311,9 @@ def run_export(args: argparse.Namespace) -> int:
     from adapter.export.exporter import export
     from adapter.progress import terminal_progress
 
-    with terminal_progress(sys.stderr, f"export {args.format}", enabled=not args.json) as progress:
+    # Only the ndjson format streams resource by resource; the others say what they are doing.
+    unit = "res" if args.format == "ndjson" else None
+    with terminal_progress(sys.stderr, f"export {args.format}", unit=unit, enabled=not args.json) as progress:
         report = export(args.folder, args.output, args.format, nct_id=args.study,
                         allow_incomplete=args.allow_incomplete, raw_csv=args.raw_csv, engine=args.engine,
                         progress=progress)

@@ -28,12 +28,15 @@ class Progress(Protocol):
 class TerminalProgress:
     """A tqdm counter (no total: these jobs do not know theirs) with a note beside it; off unless a terminal."""
 
-    def __init__(self, stream: TextIO, description: str, unit: str, enabled: bool = True) -> None:
+    def __init__(self, stream: TextIO, description: str, unit: str | None, enabled: bool = True) -> None:
         self._bar: Any = None
         if enabled and stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(desc=description, unit=unit, file=stream, leave=False, dynamic_ncols=True)
+            # A job that only says what it is doing (unit None) shows its time and note, not a count of 0.
+            shape = None if unit else "{desc} [{elapsed}{postfix}]"
+            self._bar = tqdm(desc=description, unit=unit or "it", file=stream, leave=False, dynamic_ncols=True,
+                             bar_format=shape)
 
     @property
     def shown(self) -> bool:
@@ -55,6 +58,9 @@ class TerminalProgress:
             self._bar.close()
 
 
-def terminal_progress(stream: TextIO, description: str, *, unit: str = "res", enabled: bool = True) -> TerminalProgress:
-    """A progress counter on ``stream`` when it is a terminal and ``enabled``; otherwise one that shows nothing."""
+def terminal_progress(
+    stream: TextIO, description: str, *, unit: str | None = "res", enabled: bool = True
+) -> TerminalProgress:
+    """A progress counter of ``unit`` (None: notes only) on ``stream`` when it is a terminal and ``enabled``;
+    otherwise one that shows nothing."""
     return TerminalProgress(stream, description, unit, enabled)

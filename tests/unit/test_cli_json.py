@@ -93,3 +93,11 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
         assert progress.shown is drawn
         assert ("pull NCT00711542" in stream.getvalue() and "searching Observation" in stream.getvalue()) is drawn
         assert (stream.getvalue() == "") is not drawn
+
+
+def test_a_job_without_a_count_shows_its_note_and_no_zero_count() -> None:
+    stream = Terminal()
+    with terminal_progress(stream, "export sdtm", unit=None) as progress:
+        progress.note("checking the datasets")
+    assert "export sdtm" in stream.getvalue() and "checking the datasets" in stream.getvalue()
+    assert "0it" not in stream.getvalue()
