@@ -14,7 +14,7 @@ Functions here are pure: resources in, facts out. Values never appear in reasons
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -74,11 +74,14 @@ class Accepting:
     annotation: str | None = None
 
 
-def accepting_tests(tests: Mapping[str, TestDef], project_system: str) -> dict[tuple[str, str], list[Accepting]]:
-    """(system, code) an EHR reports -> the trial tests that accept it."""
+def accepting_tests(
+    tests: Mapping[str, TestDef], project_systems: Collection[str]
+) -> dict[tuple[str, str], list[Accepting]]:
+    """(system, code) an EHR reports -> the trial tests that accept it (never a code of ``project_systems``)."""
     index: dict[tuple[str, str], list[Accepting]] = {}
     for test in tests.values():
-        accepts = test.accepts or tuple((c.system, c.code, None) for c in test.codes if c.system != project_system)
+        accepts = test.accepts or tuple((c.system, c.code, None) for c in test.codes
+                                        if c.system not in project_systems)
         for system, code, annotation in accepts:
             index.setdefault((system, code), []).append(Accepting(test.code, annotation))
     return index

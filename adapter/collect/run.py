@@ -31,7 +31,6 @@ from adapter.collect.links import read_links
 from adapter.collect.patients import FOUND, find_patients
 from adapter.collect.schedule import DERIVED, OUT_OF_WINDOW, VISIT, Participation, derive, place
 from adapter.errors import ConfigError, ConversionError, InputError
-from adapter.fhir.constants import PROJECT_BASE
 from adapter.fhir.ucum import convert
 from adapter.records import Subject
 from adapter.sources.package import read_measurements, read_subjects
@@ -98,7 +97,7 @@ def collect(
     report.subjects = dict(Counter(m.status for m in matches.values()))
 
     tables = package.tables
-    test_index = F.accepting_tests(tables.tests, _project_system(package))
+    test_index = F.accepting_tests(tables.tests, tables.project_systems)
     product_index = F.accepting_products(tables.products)
     fetched = Fetched()
     new: dict[tuple[str, str, str], F.Fact] = {}
@@ -171,12 +170,6 @@ def _participation(package: Package, subject: Subject) -> Participation:
     day0 = date.fromisoformat(subject.start_date) if subject.start_date else first
     last = date.fromisoformat(subject.end_date) if subject.end_date else None
     return Participation(ZoneInfo(str(site.zone)), first, day0, last)
-
-
-def _project_system(package: Package) -> str:
-    # Codes of the project's own code system are the trial's, never a hospital's.
-    return next((c.system for t in package.tables.tests.values() for c in t.codes
-                 if c.system.startswith(PROJECT_BASE)), PROJECT_BASE)
 
 
 def _edc(package: Package, subjects: set[str], tests: Any) -> dict[tuple[str, str, str], tuple[Decimal | str, str]]:

@@ -99,6 +99,9 @@ class CodeTables:
     routes: Mapping[str, ProductDef]
     units: Units
     own: Mapping[str, str] = field(default_factory=dict)
+    # The code systems of tests with no standard code (each measurements file's project_system: any
+    # absolute URI, a site's own included); codes in them are the trial's, never an EHR's.
+    project_systems: frozenset[str] = frozenset()
 
     def where_to_add(self, kind: str) -> str:
         """Where a user adds an entry of ``kind``: the package's own file, or how to declare one."""
@@ -247,4 +250,6 @@ def load_code_tables(paths: Mapping[str, Path] | None = None, own: Mapping[str, 
         routes=definitions("routes"),
         units=units,
         own=MappingProxyType({kind: str(path) for kind, path in (own or {}).items()}),
+        project_systems=frozenset(str(document["project_system"]) for document, _ in documents["measurements"]
+                                  if "project_system" in document),
     )

@@ -14,7 +14,7 @@ from adapter.records import Visit
 from adapter.sources.codetables import load_code_tables
 
 TABLES = load_code_tables()
-INDEX = F.accepting_tests(TABLES.tests, "https://trialfhir.dev/fhir/CodeSystem/trial-measurement")
+INDEX = F.accepting_tests(TABLES.tests, TABLES.project_systems)
 LOINC = "http://loinc.org"
 SERVER = "http://hospital.example/fhir"
 

@@ -156,4 +156,10 @@ def test_a_site_may_use_its_own_code_system_uri(tmp_path: Path, system: str) -> 
                    f'  SITE1:\n    display: Site test\n    category: laboratory\n'
                    f'    codes: [{{system: "{system}", code: site-1, display: Site test}}]\n'
                    f'    value_type: string\n    source: the site\'s catalogue\n', encoding="utf-8")
-    assert load_code_tables(own={"measurements": own}).tests["SITE1"].codes[0].system == system
+    tables = load_code_tables(own={"measurements": own})
+    assert tables.tests["SITE1"].codes[0].system == system
+    # Known as the trial's own system (beside the project's), so collect never asks a hospital for its codes.
+    assert tables.project_systems == {system, "https://trialfhir.dev/fhir/CodeSystem/trial-measurement"}
+    from adapter.collect.facts import accepting_tests
+
+    assert not [key for key in accepting_tests(tables.tests, tables.project_systems) if key[0] == system]
