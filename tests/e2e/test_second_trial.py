@@ -91,3 +91,4 @@ def test_push_pull_and_export_round_trip(mapped: Path, workdir: Path, fhir_base_
     with (sdtm / "vs.csv").open(encoding="utf-8", newline="") as stream:
         assert {row["VSTESTCD"] for row in csv.DictReader(stream)} == {"SYSBP", "DIABP", "HR", "WEIGHT", "HEIGHT"}
     assert json.loads((sdtm / "export.json").read_text(encoding="utf-8"))["complete"] is True
+    assert main(["check-sdtm", str(sdtm)]) == 0  # its units (mmol/L, umol/L, g/L, ...) are CDISC CT terms too

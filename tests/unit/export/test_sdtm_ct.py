@@ -84,3 +84,12 @@ def test_docs_list_every_variable_written() -> None:
             if variable not in docs and generic not in docs:
                 missing.append(f"{name}.{variable}")
     assert missing == [], "docs/export.md must name each variable's source"
+
+
+def test_every_cdisc_unit_the_terms_file_writes_is_in_the_unit_codelist() -> None:
+    # A unit added to sdtm-terms.yaml (for a lab the measurement table ships) must be in C71620 too, or every
+    # trial that uses it fails check-sdtm; the seed trial alone does not use them all.
+    terms = yaml.safe_load((mappings_dir() / "sdtm-terms.yaml").read_text(encoding="utf-8"))
+    written = {unit["cdisc"] for unit in terms["units"] if unit["cdisc"]}
+    written |= {unit for test in terms["tests"] for unit in (test.get("units") or {}).values()}
+    assert written - set(load_ct().codelists["C71620"].terms) == set()
