@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from adapter.fhir.constants import is_nct_id
 from adapter.service.context import service
 from adapter.service.media import FHIR_JSON, file_type
 from adapter.service.problems import ApiError
+from adapter.service.runner import LINKS_FILE
 from adapter.service.schemas import check_job_request
 from adapter.service.store import QUEUED, RUNNING, Job, StudyEntry
 
@@ -94,21 +96,37 @@ def study_json(entry: StudyEntry) -> dict[str, Any]:
 
 @blueprint.post("/jobs")
 def submit_job() -> tuple[Response, int, dict[str, str]]:
+    links = None
     try:
-        body = request.get_json(silent=True) if request.mimetype == "application/json" else None
-    except RecursionError:  # silent covers malformed JSON, not JSON nested a hundred thousand deep
+        if request.mimetype == "multipart/form-data":
+            # A collect job: the request as the part "job", the links file (PHI) as the part "links".
+            body = json.loads(request.form.get("job", "null"))
+            links = request.files.get("links")
+        else:
+            body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    except (RecursionError, ValueError):  # malformed JSON, or JSON nested a hundred thousand deep
         body = None
     if body is None:
-        raise ApiError(415 if request.mimetype != "application/json" else 400, "send a JSON object (application/json)")
+        raise ApiError(415 if request.mimetype not in ("application/json", "multipart/form-data") else 400,
+                       "send a JSON object (application/json), or for collect multipart/form-data with the parts "
+                       "job (the JSON object) and links (LINKS.csv)")
     app_service = service()
     # The schema admits only configured server names: the API never takes a URL to call.
     job_request = check_job_request(body, app_service.settings.servers)
+    if (job_request["kind"] == "collect") != (links is not None):
+        raise ApiError(400, "a collect job sends its links file as the multipart part links (and only collect does)",
+                       expression="links")
     if app_service.store.study(job_request["study"]) is None:
         message = f"no study {job_request['study']}; upload it first (POST /api/v1/studies)"
         raise ApiError(404, message, expression="study")
     job = app_service.store.add_job(
         job_request["kind"], job_request["study"], job_request["server"], job_request.get("options", {}), g.client
     )
+    if links is not None:
+        # Kept only for the job: the runner removes its private folder when the job ends, whatever happens.
+        private = app_service.runner.private_folder(job.id)
+        private.mkdir(parents=True, exist_ok=True)
+        links.save(private / LINKS_FILE)
     app_service.runner.submit(job)
     return jsonify(job_json(job)), 202, {"Location": _job_url(job.id)}
 

@@ -1,10 +1,11 @@
-"""The job kinds the service runs: push, pull and export, each a thin call into the engine.
+"""The job kinds the service runs: push, pull, export and collect, each a thin call into the engine.
 
 The service adds nothing to the engine's work: it opens the stored study with
 ``adapter.sync.inputs``, builds the client and journal from the settings exactly
 as the CLI does, and calls ``adapter.sync.push.push`` (or pull, or export),
 turning the engine's progress callbacks into job progress and its report into
-the job's summary and errors.
+the job's summary and errors. A collect job reads its links file from the job's
+private folder, which the runner removes when the job ends, whatever happens.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 from adapter.client import FhirClient
 from adapter.errors import ConfigError
 from adapter.export.exporter import export
-from adapter.service.runner import JobContext, JobFunction, JobResult
-from adapter.service.studies import StudyFiles
+from adapter.service.runner import LINKS_FILE, PRIVATE, JobContext, JobFunction, JobResult
+from adapter.service.studies import PACKAGE, StudyFiles
 from adapter.settings import ServerSettings, Settings
 from adapter.sync.inputs import PushInput
 from adapter.sync.pull import pull
@@ -37,6 +38,7 @@ def engine_kinds(settings: Settings, studies: StudyFiles) -> Mapping[str, JobFun
         "push": functools.partial(run_push, settings=settings, studies=studies),
         "pull": functools.partial(run_pull, settings=settings, studies=studies),
         "export": functools.partial(run_export, settings=settings, studies=studies),
+        "collect": functools.partial(run_collect, settings=settings, studies=studies),
     }
 
 
@@ -124,6 +126,29 @@ def run_export(context: JobContext, *, settings: Settings, studies: StudyFiles) 
     exported = export(context.folder / "pulled", context.files, fmt, nct_id=context.job.study)
     summary = {**_pull_summary(pulled), "format": fmt, "exported": exported.files, "excluded": exported.excluded}
     return JobResult(summary=summary, errors=[{"message": p} for p in pulled.problems], failed=not pulled.ok)
+
+
+def run_collect(context: JobContext, *, settings: Settings, studies: StudyFiles) -> JobResult:
+    """Collect the stored package's subjects from the hospital server into the job's files (docs/collect.md)."""
+    from adapter.collect.run import collect  # only collect jobs need it
+
+    job = context.job
+    links = context.folder / PRIVATE / LINKS_FILE
+    try:
+        server = _server(settings, job.server)
+        entry = studies.store.study(job.study)
+        if entry is None or entry.source != PACKAGE:
+            raise ConfigError(f"study {job.study} is not a stored trial package; collect needs its subjects.csv")
+        if not links.is_file():
+            raise ConfigError("the job's links file is gone (the service restarted before the job ran); submit again")
+        context.check()
+        with FhirClient.from_settings(server) as client:
+            report = collect(studies.source(entry), client, links, context.files, since=job.options.get("since"))
+    finally:
+        links.unlink(missing_ok=True)  # the runner removes the folder too; PHI goes as soon as it is read
+    summary = report.as_json()
+    context.progress(done=summary["resources_fetched"], total=summary["resources_fetched"])
+    return JobResult(summary=summary)
 
 
 def _pull(context: JobContext, settings: Settings, output: Path) -> PullReport:

@@ -268,8 +268,19 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("JobList"), "jobs"), **_errors(400, 401)},
             },
             "post": {
-                "summary": "start a push, pull or export of a study against a configured server",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
+                "summary": "start a push, pull, export or collect of a study against a configured server",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref("JobRequest")},
+                    # collect: the links file is PHI, so it is a part of its own, kept only while the job runs.
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "required": ["job", "links"], "properties": {
+                            "job": _ref("JobRequest"),
+                            "links": {"type": "string", "contentMediaType": "text/csv",
+                                      "description": "LINKS.csv: subject_id,identifier_system,identifier_value"},
+                        }},
+                        "encoding": {"job": {"contentType": "application/json"}},
+                    },
+                }},
                 "responses": {
                     "202": {**_json(_ref("Job"), "queued"), "headers": _LOCATION},
                     **_errors(400, 401, 404, 415),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import shutil
 import threading
 import time
 import traceback
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes to the store
 STOP_GRACE = 5.0  # seconds a job has to stop by itself once asked
 KILL_GRACE = 5.0  # seconds more, after JobCancelled was raised inside it
+# A job's inputs that must not outlive it (collect's links file, which is PHI): removed when the job
+# ends however it ends, when it is cancelled before it starts, and at start-up for jobs a crash cut short.
+PRIVATE = "private"
+LINKS_FILE = "links.csv"  # collect's links file, in the private folder
 
 
 class JobCancelled(BaseException):
@@ -123,6 +128,10 @@ class JobRunner:
     def job_folder(self, job_id: str) -> Path:
         return self.folder / job_id
 
+    def private_folder(self, job_id: str) -> Path:
+        """Where a job's private inputs wait for it (see ``PRIVATE``)."""
+        return self.job_folder(job_id) / PRIVATE
+
     def submit(self, job: Job) -> None:
         """Queue a stored job for a worker."""
         with self._guard:
@@ -146,6 +155,8 @@ class JobRunner:
     def recover(self) -> list[Job]:
         """Pick up what a previous process left: returns the jobs started to resume interrupted pushes."""
         interrupted, queued = self.store.recover()
+        for job in interrupted:
+            shutil.rmtree(self.private_folder(job.id), ignore_errors=True)
         resumed = []
         for old in self.store.unresumed_interruptions("push"):
             # unresumed_interruptions leaves out jobs whose cancel was asked for: those stay stopped.
@@ -205,6 +216,7 @@ class JobRunner:
             finally:
                 lock.release()
         finally:
+            shutil.rmtree(self.private_folder(job_id), ignore_errors=True)
             with self._guard:
                 self._stops.pop(job_id, None)
 

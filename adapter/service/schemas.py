@@ -59,7 +59,16 @@ EXPORT_OPTIONS: dict[str, Any] = {
     },
 }
 
-OPTIONS: dict[str, dict[str, Any]] = {"push": PUSH_OPTIONS, "pull": PULL_OPTIONS, "export": EXPORT_OPTIONS}
+# collect: the links file (PHI) is not an option: it comes as the request's multipart part "links".
+COLLECT_OPTIONS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"since": {**_PULL_PROPERTIES["since"], "description": "only hospital resources changed after it"}},
+}
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "push": PUSH_OPTIONS, "pull": PULL_OPTIONS, "export": EXPORT_OPTIONS, "collect": COLLECT_OPTIONS,
+}
 
 
 def job_envelope(servers: Iterable[str]) -> dict[str, Any]:
