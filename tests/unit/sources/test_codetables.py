@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapter.errors import ConfigError
+from adapter.fhir.constants import PROJECT_BASE
 from adapter.paths import mappings_dir
 from adapter.sources.codetables import KINDS, load_code_tables, loinc_check_digit_ok, snomed_check_digit_ok
 from adapter.sources.loader import load_yaml
@@ -159,7 +160,7 @@ def test_a_site_may_use_its_own_code_system_uri(tmp_path: Path, system: str) -> 
     tables = load_code_tables(own={"measurements": own})
     assert tables.tests["SITE1"].codes[0].system == system
     # Known as the trial's own system (beside the project's), so collect never asks a hospital for its codes.
-    assert tables.project_systems == {system, "https://trialfhir.dev/fhir/CodeSystem/trial-measurement"}
+    assert tables.project_systems == {system, f"{PROJECT_BASE}CodeSystem/trial-measurement"}
     from adapter.collect.facts import accepting_tests
 
     assert not [key for key in accepting_tests(tables.tests, tables.project_systems) if key[0] == system]
