@@ -29,8 +29,11 @@ Choices that are not obvious:
   ``derivedFrom``: the absolute, versioned URL of the hospital's Observation (both
   sources for a derived PaO2/FiO2). ``derivedFrom`` rather than a Provenance: it travels
   inside the resource, so a re-push replaces it with the value it explains and no second
-  resource can fall out of step; a version-specific absolute reference says exactly which
-  reading of which server (docs/collect.md).
+  resource can fall out of step. The URL is a logical reference (``type`` and an
+  ``identifier`` whose system ``urn:ietf:rfc:3986`` says the value is a URI), not
+  ``reference``: HAPI, like many servers, refuses a resource with an external
+  ``reference`` unless configured otherwise (HAPI-0507), and the hospital's server is
+  another server (docs/collect.md).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from adapter.fhir.datatypes import (
     coding,
     compact,
     extension,
+    identifier,
     quantity,
     reference,
     reported_precision,
@@ -52,6 +56,9 @@ from adapter.fhir.datatypes import (
 from adapter.fhir.ids import resource_id
 from adapter.mappers.patient import patient_id
 from adapter.records import Code, Measurement, Reported, Visit
+
+# RFC 3986: the identifier's value is a URI (FHIR R4 identifier-registry, "urn:ietf:rfc:3986").
+URI_SYSTEM = "urn:ietf:rfc:3986"
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 CATEGORY_DISPLAY = {
@@ -113,6 +120,12 @@ def _bound(standard: Decimal | None, number: Decimal | None, measurement: Measur
     return {"extension": [written], **bound} if written else bound
 
 
+def _source(url: str) -> JSON:
+    """A logical reference to a hospital's resource by its absolute, versioned URL (``.../Type/id/_history/v``)."""
+    resource_type = url.split("/_history/")[0].rsplit("/", 2)[-2]
+    return {"type": resource_type, "identifier": identifier(URI_SYSTEM, url)}
+
+
 def as_coding(code: Code) -> JSON:
     return coding(code.system, code.code, code.display)
 
@@ -152,6 +165,6 @@ def observation(measurement: Measurement) -> JSON:
             **value,
             "interpretation": [codeable_concept(as_coding(m.interpretation))] if m.interpretation else None,
             "referenceRange": reference_range,
-            "derivedFrom": [{"reference": url} for url in m.derived_from],
+            "derivedFrom": [_source(url) for url in m.derived_from],
         }
     )

@@ -215,11 +215,17 @@ def test_mapped_collected_rows_carry_their_sources_and_validate(hospital: Hospit
     observations = {o["code"]["coding"][-1]["code"]: o for o in mapping if o["resourceType"] == "Observation"}
     assert mapping.report.rejects == []
 
-    def url(resource: dict[str, Any]) -> str:
-        return f"{fhir_base_url}/Observation/{resource['id']}/_history/{resource['meta']['versionId']}"
+    def url(resource: dict[str, Any]) -> tuple[str, str, str]:
+        return ("Observation", "urn:ietf:rfc:3986",
+                f"{fhir_base_url}/Observation/{resource['id']}/_history/{resource['meta']['versionId']}")
 
-    assert {code: [r["reference"] for r in o["derivedFrom"]] for code, o in observations.items()} == {
+    assert {code: [(r["type"], r["identifier"]["system"], r["identifier"]["value"]) for r in o["derivedFrom"]]
+            for code, o in observations.items()} == {
         "CRP": [url(crp)], "FIO2": [url(fio2)], "PAO2": [url(pao2)], "PFRATIO": [url(pao2), url(fio2)]}
+    # HAPI refuses an external reference (HAPI-0507), so the sources are logical references: a server takes them.
+    with FhirClient(fhir_base_url) as client:
+        probe = {**observations["PAO2"], "id": h.id("mapped"), "subject": {"reference": f"Patient/{p}"}}
+        assert client.update(f"Observation/{probe['id']}", probe).json()["derivedFrom"] == probe["derivedFrom"]
     # The hospital's value and unit travel beside the converted one.
     [written] = [e["valueQuantity"] for e in observations["CRP"]["extension"] if "valueQuantity" in e]
     assert (observations["CRP"]["valueQuantity"]["value"], written["value"], written["code"]) == (
