@@ -9,7 +9,8 @@
   hospital marked as not done. The package format has no place for them.
 - ``administrations.csv``: the package format plus the source columns.
 - ``rejects.ndjson``: one JSON object per rejected (or retracted) value with its reason.
-- ``reconciliation.csv``: subject, visit and test: the EDC's value beside the EHR's.
+- ``reconciliation.csv``: subject, visit and test: the EDC's value beside the EHR's, with the
+  EHR value's versioned source (``ehr_source``).
 - ``changes.csv``: on a later run, every value that changed since the last (old and new).
 """
 
@@ -31,7 +32,7 @@ MEASUREMENT_COLUMNS = ["subject_id", "visit", "test_code", "value", "unit", "col
 ADMINISTRATION_COLUMNS = ["subject_id", "product_code", "dose", "dose_unit", "start", "status", "not_given_reason",
                           *SOURCE_COLUMNS]
 RECONCILIATION_COLUMNS = ["subject_id", "visit", "test_code", "unit", "edc_value", "ehr_value", "result",
-                          "ehr_source_id"]
+                          "ehr_source"]
 CHANGE_COLUMNS = ["subject_id", "code", "source_type", "source_id", "change", "old_state", "old_value",
                   "new_state", "new_value", "unit"]
 MATCH, MISMATCH, MISSING_IN_EDC, MISSING_IN_EHR = "match", "mismatch", "missing-in-edc", "missing-in-ehr"
@@ -111,8 +112,15 @@ def reconcile(edc: Mapping[tuple[str, str, str], tuple[Decimal | str, str]],
         rows.append({"subject_id": subject, "visit": visit, "test_code": test,
                      "unit": fact.unit if fact else unit, "edc_value": str(edc_value),
                      "ehr_value": fact.value if fact else "", "result": result,
-                     "ehr_source_id": f"{fact.source_type}/{fact.source_id}" if fact else ""})
+                     "ehr_source": _versioned(fact) if fact else ""})
     return rows
+
+
+def _versioned(fact: Fact) -> str:
+    """The EHR value's source with its version (a derived value's: both sources' URLs)."""
+    if fact.derived_from:
+        return " ".join(fact.derived_from)
+    return f"{fact.source_type}/{fact.source_id}/_history/{fact.source_version}"
 
 
 def _same(edc_value: Decimal | str, ehr_value: str) -> bool:

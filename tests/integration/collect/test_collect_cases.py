@@ -157,6 +157,13 @@ def test_units_two_codes_the_derived_ratio_and_counts(hospital: Hospital, fhir_b
     assert (reject["source_id"], reject["state"], reject["reported_unit"]) == (h.id("crp-mol"), "rejected", "mmol/L")
     assert "mmol/L" in reject["reason"] and "3.1" not in reject["reason"]
 
+    # Every row of every file names its source and version (a derived row: its sources' versioned URLs).
+    for name in ("measurements.csv", "measurements-other.csv", "administrations.csv"):
+        assert all((r["source_id"] and r["source_version"]) or r["derived_from"] for r in rows(h.out / name)), name
+    reconciled = {(r["test_code"], r["ehr_source"]) for r in rows(h.out / "reconciliation.csv")}
+    assert ("CRP", f"Observation/{crp['id']}/_history/{crp['meta']['versionId']}") in reconciled
+    assert ("PFRATIO", visit[("PFRATIO", "D1")]["derived_from"]) in reconciled
+
     codes = report["codes"]
     assert codes["CRP"] == {"read": 2, "collected": 1, "rejected": 1, "visit": 1}
     assert codes["PAO2"] == {"read": 2, "collected": 1, "out_of_window": 1, "visit": 1}
