@@ -312,7 +312,12 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "the file",
-                        "content": {media_type: {"schema": {"type": "string"}} for media_type in FILE_TYPES.values()},
+                        # A JSON file (a report, a manifest) is a JSON object; every other kind is its bytes.
+                        "content": {
+                            media_type: {"schema": {"type": "object"} if media_type == "application/json"
+                                         else {"type": "string"}}
+                            for media_type in FILE_TYPES.values()
+                        },
                     },
                     **_errors(401, 404),
                 },
