@@ -14,6 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
 def test_installed_wheel_finds_mappings_from_any_folder(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
@@ -42,6 +46,6 @@ def test_installed_wheel_finds_mappings_from_any_folder(tmp_path: Path) -> None:
     package_file, found = result.stdout.splitlines()
     assert Path(package_file).is_relative_to(venv), "the wheel's package, not the checkout, must be imported"
     assert Path(found) == venv / "share" / "trialfhir" / "mappings"
-    shipped = sorted(p.name for p in Path(found).iterdir())
-    assert shipped == sorted(p.name for p in (REPO / "mappings").iterdir() if p.is_file())
+    shipped = files_under(Path(found))
+    assert shipped == files_under(REPO / "mappings"), "every mapping file, views and CDISC CT included"
     assert shipped, "the mapping files must travel with the wheel"
