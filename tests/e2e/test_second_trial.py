@@ -43,7 +43,7 @@ def mapped(workdir: Path) -> Path:
 def test_the_edc_export_maps_without_a_reject(mapped: Path) -> None:
     report = json.loads((mapped / "report.json").read_text(encoding="utf-8"))
     assert report["rejected"] == 0 and report["reconciles"]
-    assert report["files"]["measurements.csv"]["mapped"] == 644
+    assert report["files"]["measurements.csv"]["mapped"] == 956
     observations = lines(mapped / "Observation.ndjson")
     by_code = {o["code"]["coding"][0]["code"]: o for o in observations}
     # Conventional units converted per test: cholesterol and glucose each with their own molar mass.
@@ -80,7 +80,7 @@ def test_push_pull_and_export_round_trip(mapped: Path, workdir: Path, fhir_base_
 
     pulled = workdir / "pulled"
     assert main(["pull", "--server", fhir_base_url, "--study", NCT, "-o", str(pulled), "--search"]) == 0
-    assert len(lines(pulled / "Observation.ndjson")) == 644
+    assert len(lines(pulled / "Observation.ndjson")) == 956
     assert len(lines(pulled / "Patient.ndjson")) == 20
 
     sdtm = workdir / "sdtm"
@@ -89,6 +89,7 @@ def test_push_pull_and_export_round_trip(mapped: Path, workdir: Path, fhir_base_
         tests = {row["LBTESTCD"] for row in csv.DictReader(stream)}
     assert {"CHOL", "LDL", "HDL", "TRIG", "GLUC", "HBA1C", "CREAT", "CRP", "HGB", "WBC", "PLAT"} <= tests
     with (sdtm / "vs.csv").open(encoding="utf-8", newline="") as stream:
-        assert {row["VSTESTCD"] for row in csv.DictReader(stream)} == {"SYSBP", "DIABP", "HR", "WEIGHT", "HEIGHT"}
+        vital_signs = {row["VSTESTCD"] for row in csv.DictReader(stream)}
+    assert vital_signs == {"SYSBP", "DIABP", "HR", "WEIGHT", "HEIGHT", "BMI"}
     assert json.loads((sdtm / "export.json").read_text(encoding="utf-8"))["complete"] is True
     assert main(["check-sdtm", str(sdtm)]) == 0  # its units (mmol/L, umol/L, g/L, ...) are CDISC CT terms too

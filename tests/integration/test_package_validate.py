@@ -1,10 +1,11 @@
-"""The seed trial package maps to resources that pass the HAPI FHIR R4 server's ``$validate``.
+"""The fixture trial packages map to resources that pass the HAPI FHIR R4 server's ``$validate``.
 
-The sample holds, for every row of every mapping table (each test code, answer and
-abnormal flag; each product and route; each unit spelling the sites use), and for
-each enrollment state, sex, value type and effective[x] form, at least one resource.
-The test fails if the seed package stops covering a table row, so a new mapping
-entry must come with seed data that exercises it.
+The sample, drawn from every package under fixtures/ (the seed and the second trial),
+holds, for every row of every mapping table (each test code, answer and abnormal flag;
+each product and route; each unit spelling the sites use), and for each enrollment
+state, sex, value type and effective[x] form, at least one resource.
+The test fails if the fixture packages stop covering a table row, so a new mapping
+entry must come with fixture data that exercises it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.conftest import REPO, validation_errors
 
 pytestmark = pytest.mark.integration
 
-SEED = REPO / "fixtures" / "NCT04753476"
+PACKAGES = sorted(p.parent for p in (REPO / "fixtures").glob("*/package.yaml"))
 
 
 def features(resource: dict[str, Any]) -> Iterator[tuple[str, ...]]:
@@ -68,14 +69,16 @@ def expected_features() -> set[tuple[str, ...]]:
 
 def sample() -> list[dict[str, Any]]:
     """The first resource that shows each feature not yet shown."""
+    assert len(PACKAGES) >= 2, "the seed and the second trial's packages must both be found"
     chosen, seen = [], set()
-    for resource in map_package(SEED):
+    resources = (resource for package in PACKAGES for resource in map_package(package))
+    for resource in resources:
         new = set(features(resource)) - seen
         if new:
             chosen.append(resource)
             seen |= new
     missing = expected_features() - seen
-    assert not missing, f"the seed package no longer exercises these mapping rows: {sorted(missing)}"
+    assert not missing, f"the fixture packages no longer exercise these mapping rows: {sorted(missing)}"
     return chosen
 
 
