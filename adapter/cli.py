@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from adapter import __version__
@@ -299,6 +300,10 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--raw-csv", action="store_true",
                         help="write CSV cells exactly as they are; by default a text cell starting with = + - @ "
                         "(or a tab or CR) gets a leading ' so a spreadsheet shows it instead of running it")
+    export.add_argument("--terms", type=Path, metavar="FILE",
+                        help="sdtm: a trial package's own sdtm-terms.yaml (tests and units in the format of "
+                        "mappings/sdtm-terms.yaml) that adds to or replaces the project's; test codes and units the "
+                        "CDISC CT subset lacks become sponsor-extended terms in define.xml")
     export.add_argument("--json", action="store_true", help="print the report (files, counts, left out) as JSON")
     export.add_argument("--engine", choices=EXPORT_ENGINES, default="duckdb",
                         help="what computes csv/parquet tables: the SQL on FHIR views of mappings/views on DuckDB "
@@ -316,7 +321,7 @@ def run_export(args: argparse.Namespace) -> int:
     with terminal_progress(sys.stderr, f"export {args.format}", unit=unit, enabled=not args.json) as progress:
         report = export(args.folder, args.output, args.format, nct_id=args.study,
                         allow_incomplete=args.allow_incomplete, raw_csv=args.raw_csv, engine=args.engine,
-                        progress=progress)
+                        sdtm_terms=args.terms, progress=progress)
     _say(args, report.as_json(), "\n".join(report.lines()))
     return EXIT_OK
 
@@ -333,6 +338,8 @@ def _add_check_sdtm(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "See docs/export.md.",
     )
     check.add_argument("folder", metavar="DIR", help="the SDTM folder (as 'trialfhir export --format sdtm' writes it)")
+    check.add_argument("--terms", type=Path, metavar="FILE",
+                       help="the package's own sdtm-terms.yaml the export was given (its terms are sponsor-extended)")
     check.add_argument("--json", action="store_true", help="print the findings and the rules they break as JSON")
     check.set_defaults(handler=run_check_sdtm)
 
@@ -341,7 +348,7 @@ def run_check_sdtm(args: argparse.Namespace) -> int:
     """``trialfhir check-sdtm``: the conformance rules on a written SDTM folder."""
     from adapter.export.sdtm.check import RULES, check_folder
 
-    problems = check_folder(args.folder)
+    problems = check_folder(args.folder, args.terms)
     rules = {rule: RULES[rule] for rule in sorted({p[1 : p.index("]")] for p in problems})}
     text = [*problems, *(f"[{rule}] {source}" for rule, source in rules.items()),
             f"{len(problems)} finding(s) in {args.folder}"]

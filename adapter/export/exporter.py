@@ -38,15 +38,19 @@ def export(
     allow_incomplete: bool = False,
     raw_csv: bool = False,
     engine: str = "duckdb",
+    sdtm_terms: Path | None = None,
     progress: Progress | None = None,
 ) -> ExportReport:
     """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``.
 
     CSV cells a spreadsheet would run as formulas are neutralized unless ``raw_csv`` (``adapter.export.csvcell``).
     ``engine`` computes the csv and parquet tables (``ENGINES``); the other formats ignore it.
+    ``sdtm_terms`` is a trial package's own SDTM terms file (``sdtm`` only).
     ``progress`` is told what the export is doing.
     """
     exporter = get_exporter(fmt)  # an unknown format fails before anything is read
+    if sdtm_terms is not None and fmt != "sdtm":
+        raise ConfigError(f"--terms is for --format sdtm, not {fmt}")
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     source = Path(folder)
@@ -57,7 +61,8 @@ def export(
         raise InputError("the pull is incomplete, so an export of it would be too: " + "; ".join(problems)
                          + ". Pull again, or export it anyway with --allow-incomplete (the output then says so)",
                          source=str(source / ndjson.MANIFEST))
-    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine, progress=progress)
+    report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine,
+                          sdtm_terms=sdtm_terms, progress=progress)
     exporter(source, report, nct_id=nct_id)
     _write_metadata(source, report)
     return report

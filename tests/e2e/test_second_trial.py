@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,20 @@ def test_push_pull_and_export_round_trip(mapped: Path, workdir: Path, fhir_base_
     with (sdtm / "lb.csv").open(encoding="utf-8", newline="") as stream:
         tests = {row["LBTESTCD"] for row in csv.DictReader(stream)}
     assert {"CHOL", "LDL", "HDL", "TRIG", "GLUC", "HBA1C", "CREAT", "CRP", "HGB", "WBC", "PLAT"} <= tests
+    assert "NTPROBNP" not in tests  # the package's own test has no project SDTM term ...
     with (sdtm / "vs.csv").open(encoding="utf-8", newline="") as stream:
         vital_signs = {row["VSTESTCD"] for row in csv.DictReader(stream)}
     assert vital_signs == {"SYSBP", "DIABP", "HR", "WEIGHT", "HEIGHT", "BMI"}
     assert json.loads((sdtm / "export.json").read_text(encoding="utf-8"))["complete"] is True
     assert main(["check-sdtm", str(sdtm)]) == 0  # its units (mmol/L, umol/L, g/L, ...) are CDISC CT terms too
+
+    # ... until the package's own terms file gives it one, a sponsor-extended LBTESTCD that define.xml declares.
+    own_terms, with_terms = TRIAL / "sdtm-terms.yaml", workdir / "sdtm-own-terms"
+    assert main(["export", str(pulled), "--format", "sdtm", "-o", str(with_terms), "--terms", str(own_terms)]) == 0
+    with (with_terms / "lb.csv").open(encoding="utf-8", newline="") as stream:
+        probnp = [row for row in csv.DictReader(stream) if row["LBTESTCD"] == "NTPROBNP"]
+    assert len(probnp) == 39 and {row["LBSTRESU"] for row in probnp} == {"pg/mL"}
+    define = (with_terms / "define.xml").read_text(encoding="utf-8")
+    assert re.search(r'CodedValue="NTPROBNP"[^>]*def:ExtendedValue="Yes"', define)
+    assert main(["check-sdtm", str(with_terms), "--terms", str(own_terms)]) == 0
+    assert main(["check-sdtm", str(with_terms)]) == 1  # without the file, NTPROBNP is not a term of C65047

@@ -42,6 +42,8 @@ class ExportReport:
     incomplete: list[str] = field(default_factory=list)
     # Asked for: CSV cells exactly as they are, formulas not neutralized (--raw-csv; see export/csvcell.py).
     raw_csv: bool = False
+    # Asked for: a trial package's own SDTM terms file, beside mappings/sdtm-terms.yaml (--terms; sdtm only).
+    sdtm_terms: Path | None = None
     # Told what the export is doing (and, where it streams, of each resource); None shows nothing.
     progress: Progress | None = field(default=None, repr=False)
 

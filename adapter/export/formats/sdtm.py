@@ -16,7 +16,7 @@ from adapter.export.sdtm.terms import load_ct
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     """Build the SDTM datasets of ``folder``, check them, and write them; nothing is written when a check fails."""
     report.note("reading the resources into SDTM datasets")
-    result = build_sdtm(folder, nct_id=nct_id)
+    result = build_sdtm(folder, nct_id=nct_id, package_terms=report.sdtm_terms)
     report.note("checking the datasets")
     problems = check(result.datasets)
     if problems:
@@ -28,11 +28,11 @@ def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
         del result.datasets[name]
         result.excluded[f"dataset {name}: no records, not written"] += 1
     report.note("writing XPT, CSV and define.xml")
-    report.files = _write(result, report.output, study_id, report.raw_csv)
+    report.files = _write(result, report.output, study_id, report.raw_csv, report.sdtm_terms)
     report.excluded = dict(result.excluded)
 
 
-def _write(result: SdtmResult, out: Path, study_id: str, raw_csv: bool) -> dict[str, int]:
+def _write(result: SdtmResult, out: Path, study_id: str, raw_csv: bool, terms: Path | None) -> dict[str, int]:
     # pandas, pyreadstat and odmlib load only when writing
     from adapter.export.sdtm.define import build_define, write_define
     from adapter.export.sdtm.xpt import variable_lengths, write_sdtm
@@ -40,7 +40,7 @@ def _write(result: SdtmResult, out: Path, study_id: str, raw_csv: bool) -> dict[
     written = write_sdtm(result, out, study_id=study_id, raw_csv=raw_csv)
     lengths = {name: variable_lengths(dataset) for name, dataset in result.datasets.items()}
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    document = build_define(result, lengths, load_ct(), study_id=study_id, created=created)
+    document = build_define(result, lengths, load_ct(None, terms), study_id=study_id, created=created)
     written["define"] = [write_define(document, out)]
     counts = {}
     for name, paths in written.items():

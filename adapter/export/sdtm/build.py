@@ -22,10 +22,13 @@ from adapter.export.sdtm.study import find_study, read_subjects
 from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 
 
-def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path | None = None) -> SdtmResult:
-    """The SDTM datasets for the study in an NDJSON folder, sorted and with --SEQ assigned."""
+def build_sdtm(
+    folder: str | Path, *, nct_id: str | None = None, mappings: Path | None = None, package_terms: Path | None = None,
+) -> SdtmResult:
+    """The SDTM datasets for the study in an NDJSON folder, sorted and with --SEQ assigned; ``package_terms`` is a
+    package's own sdtm-terms.yaml (tests and units the project's file lacks or that the package codes otherwise)."""
     root = Path(folder)
-    specs, terms = load_specs(mappings), load_terms(mappings)
+    specs, terms = load_specs(mappings), load_terms(mappings, package_terms)
     study = find_study(root, nct_id)
     subjects = read_subjects(root, study)
     result = SdtmResult({name: Dataset(spec, []) for name, spec in specs.items()})
@@ -37,7 +40,7 @@ def build_sdtm(folder: str | Path, *, nct_id: str | None = None, mappings: Path 
     disposition(subjects, study, result)
     # ACTSUB counts the subjects who entered the trial: screen failures are not among them.
     entered = sum(1 for row in result.datasets["DM"].rows if row["ARMNRS"] != "SCREEN FAILURE")
-    trial_design(root, study, entered, terms, load_ct(mappings), result)
+    trial_design(root, study, entered, terms, load_ct(mappings, package_terms), result)
     for dataset in result.datasets.values():
         for row in dataset.rows:
             for name in dataset.spec.names:

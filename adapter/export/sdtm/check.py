@@ -85,12 +85,13 @@ def _ct_problems(where: str, row: Row, ct: ControlledTerms) -> Iterator[str]:
             yield _problem("CT", where, f"{variable} {value!r} is not in codelist {code} ({ct.codelists[code].name})")
 
 
-def check_folder(folder: str | Path) -> list[str]:
-    """The rules on a written SDTM folder: every ``.xpt`` read back, plus the XPT limits and define.xml."""
+def check_folder(folder: str | Path, package_terms: Path | None = None) -> list[str]:
+    """The rules on a written SDTM folder: every ``.xpt`` read back, plus the XPT limits and define.xml;
+    ``package_terms`` is the package's own terms file the export was given (its terms are sponsor-extended)."""
     import pyreadstat  # pyreadstat loads only when checking files
 
     root = Path(folder)
-    specs, ct = load_specs(), load_ct()
+    specs, ct = load_specs(), load_ct(None, package_terms)
     problems: list[str] = []
     files = sorted(root.glob("*.xpt"))
     if not files:

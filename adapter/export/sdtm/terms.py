@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from adapter.paths import mappings_dir
 from adapter.sources.loader import load_checked
 
 SCHEMA_FILE = "sdtm.schema.json"
+UNIT_CODELIST = "C71620"  # CDISC CT Unit
 
 
 
@@ -88,18 +90,18 @@ def load_specs(folder: Path | None = None) -> dict[str, DatasetSpec]:
 
 
 @functools.cache
-def load_terms(folder: Path | None = None) -> Terms:
-    """The FHIR-to-CDISC code tables of ``sdtm-terms.yaml``."""
+def load_terms(folder: Path | None = None, package_terms: Path | None = None) -> Terms:
+    """The FHIR-to-CDISC code tables of ``sdtm-terms.yaml``; a package's own file adds to or replaces its
+    tests (by LOINC or project code) and units."""
     d = _load("sdtm-terms", folder)
+    tests, units = _tests(d["tests"]), {u["ucum"]: u["cdisc"] for u in d["units"]}
+    if package_terms is not None:
+        own = load_package_terms(package_terms, folder)
+        tests |= _tests(own["tests"])
+        units |= {u["ucum"]: u["cdisc"] for u in own.get("units", [])}
     return Terms(
-        tests={
-            t.get("loinc") or t["code"]: Test(
-                t["domain"], t["testcd"], t["test"], t.get("units", {}), t.get("cat", ""), t.get("spec", ""),
-                t.get("detail", ""), t.get("method", ""), t.get("loc", ""),
-            )
-            for t in d["tests"]
-        },
-        units={u["ucum"]: u["cdisc"] for u in d["units"]},
+        tests=tests,
+        units=units,
         routes={(r["system"], r["code"]): r["cdisc"] for r in d["routes"]},
         sex={s["gender"]: s["cdisc"] for s in d["sex"]},
         nrind={n["code"]: n["cdisc"] for n in d["nrind"]},
@@ -108,6 +110,24 @@ def load_terms(folder: Path | None = None) -> Terms:
         race={r["code"]: r["cdisc"] for r in d.get("race", [])},
         ethnicity={e["code"]: e["cdisc"] for e in d.get("ethnicity", [])},
     )
+
+
+def load_package_terms(path: Path, folder: Path | None = None) -> dict[str, Any]:
+    """A trial package's own ``sdtm-terms.yaml``: ``tests`` (and optional ``units``) in the project file's format."""
+    root = folder or mappings_dir()
+    schema = json.loads((root / SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema["oneOf"] = [{"$ref": "#/$defs/packageTermsFile"}]
+    return dict(load_checked(path, schema))
+
+
+def _tests(entries: list[dict[str, Any]]) -> dict[str, Test]:
+    return {
+        t.get("loinc") or t["code"]: Test(
+            t["domain"], t["testcd"], t["test"], t.get("units", {}), t.get("cat", ""), t.get("spec", ""),
+            t.get("detail", ""), t.get("method", ""), t.get("loc", ""),
+        )
+        for t in entries
+    }
 
 
 @dataclass(frozen=True)
@@ -138,17 +158,29 @@ class ControlledTerms:
 
 
 @functools.cache
-def load_ct(folder: Path | None = None) -> ControlledTerms:
-    """The CDISC Controlled Terminology subset the export emits."""
+def load_ct(folder: Path | None = None, package_terms: Path | None = None) -> ControlledTerms:
+    """The CDISC Controlled Terminology subset the export emits. A package's own test codes and units that the
+    subset lacks are added to their codelists (LBTESTCD, VSTESTCD, UNIT: all extensible) as sponsor-extended
+    terms, which define.xml declares."""
     root = (folder or mappings_dir()) / "cdisc-ct"
     d = load_checked(root / "sdtm-ct.yaml", root / "cdisc-ct.schema.json")
-    codelists = {
-        c["code"]: Codelist(
+    variables = dict(d["variables"])
+    extra: dict[str, dict[str, str]] = {}  # codelist -> value -> decode
+    if package_terms is not None:
+        own = load_package_terms(package_terms, folder)
+        for test in own["tests"]:
+            if codelist := variables.get(f"{test['domain']}TESTCD"):  # a domain whose test codes the subset binds
+                extra.setdefault(codelist, {})[test["testcd"]] = test["test"]
+        for unit in own.get("units", []):
+            extra.setdefault(UNIT_CODELIST, {})[unit["cdisc"]] = unit["cdisc"]
+    codelists = {}
+    for c in d["codelists"]:
+        known = {t["value"] for t in c["terms"]}
+        added = {value: decode for value, decode in extra.get(c["code"], {}).items() if value not in known}
+        codelists[c["code"]] = Codelist(
             c["code"], c["name"], c["extensible"],
-            {t["value"]: t.get("code") for t in c["terms"]},
-            {t["value"]: t["decode"] for t in c["terms"] if "decode" in t},
-            frozenset(t["value"] for t in c["terms"] if t.get("extended")),
+            {t["value"]: t.get("code") for t in c["terms"]} | dict.fromkeys(added),
+            {t["value"]: t["decode"] for t in c["terms"] if "decode" in t} | added,
+            frozenset(t["value"] for t in c["terms"] if t.get("extended")) | frozenset(added),
         )
-        for c in d["codelists"]
-    }
-    return ControlledTerms(d["release"], codelists, dict(d["variables"]), dict(d["ts_responses"]))
+    return ControlledTerms(d["release"], codelists, variables, dict(d["ts_responses"]))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import yaml
 
+from adapter.errors import ConfigError
 from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 from adapter.paths import mappings_dir
 
@@ -93,3 +95,33 @@ def test_every_cdisc_unit_the_terms_file_writes_is_in_the_unit_codelist() -> Non
     written = {unit["cdisc"] for unit in terms["units"] if unit["cdisc"]}
     written |= {unit for test in terms["tests"] for unit in (test.get("units") or {}).values()}
     assert written - set(load_ct().codelists["C71620"].terms) == set()
+
+
+def test_a_package_terms_file_adds_and_replaces_tests_and_extends_the_codelists(tmp_path: Path) -> None:
+    own = tmp_path / "sdtm-terms.yaml"
+    own.write_text(yaml.safe_dump({
+        "name": "sdtm-terms", "version": "1", "sources": ["a site's own table"],
+        "tests": [
+            {"loinc": "33762-6", "domain": "LB", "testcd": "NTPROBNP", "test": "NT-proBNP", "established": False,
+             "source": "sponsor term"},
+            {"loinc": "14749-6", "domain": "LB", "testcd": "GLUCFAST", "test": "Glucose, Fasting", "established": False,
+             "source": "the site codes its glucose as fasting"},
+        ],
+        "units": [{"ucum": "mg/dL{fasting}", "cdisc": "mg/dL FASTING", "source": "sponsor unit"}],
+    }), encoding="utf-8")
+    project, terms = load_terms(), load_terms(None, own)
+    assert "33762-6" not in project.tests and terms.tests["33762-6"].testcd == "NTPROBNP"
+    assert project.tests["14749-6"].testcd == "GLUC" and terms.tests["14749-6"].testcd == "GLUCFAST"  # replaced
+    assert terms.unit("mg/dL{fasting}") == "mg/dL FASTING" and terms.unit("mmol/L") == project.unit("mmol/L")
+    ct = load_ct(None, own)
+    lbtestcd, units = ct.codelists[ct.variables["LBTESTCD"]], ct.codelists["C71620"]
+    assert {"NTPROBNP", "GLUCFAST"} <= lbtestcd.extended and lbtestcd.decodes["NTPROBNP"] == "NT-proBNP"
+    assert "mg/dL FASTING" in units.extended and "mg/dL FASTING" not in load_ct().codelists["C71620"].terms
+    assert "GLUC" in lbtestcd.terms and "GLUC" not in lbtestcd.extended  # the subset's own terms stay as they were
+
+
+def test_a_package_terms_file_holds_only_tests_and_units(tmp_path: Path) -> None:
+    own = tmp_path / "sdtm-terms.yaml"
+    own.write_text("name: sdtm-terms\nversion: '1'\nsources: [x]\ntests: []\nroutes: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="routes"):
+        load_terms(None, own)
