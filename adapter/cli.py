@@ -288,7 +288,9 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "records, as CSV and SAS XPORT v5, with define.xml and metadata.json).",
         formatter_class=_Formatter,
         epilog="examples:\n  trialfhir export pulled/ --format sdtm -o sdtm/\n"
-        "  trialfhir export pulled/ --format parquet -o tables/\n\nSee docs/export.md.",
+        "  trialfhir export pulled/ --format parquet -o tables/\n"
+        "  trialfhir export pulled/ --format csv --engine spark --spark-master local[4] -o tables/\n\n"
+        "See docs/export.md and docs/scale.md.",
     )
     export.add_argument("folder", metavar="DIR", help="the NDJSON folder")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
@@ -307,7 +309,11 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.add_argument("--json", action="store_true", help="print the report (files, counts, left out) as JSON")
     export.add_argument("--engine", choices=EXPORT_ENGINES, default="duckdb",
                         help="what computes csv/parquet tables: the SQL on FHIR views of mappings/views on DuckDB "
-                        "(default), or the one-process Python writer (see docs/scale.md)")
+                        "(default, in process), on Apache Spark (needs Java and pip install 'trialfhir[spark]'), "
+                        "or the one-process Python writer (see docs/scale.md)")
+    export.add_argument("--spark-master", metavar="URL",
+                        help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
+                        "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
     export.set_defaults(handler=run_export)
 
 
@@ -321,7 +327,7 @@ def run_export(args: argparse.Namespace) -> int:
     with terminal_progress(sys.stderr, f"export {args.format}", unit=unit, enabled=not args.json) as progress:
         report = export(args.folder, args.output, args.format, nct_id=args.study,
                         allow_incomplete=args.allow_incomplete, raw_csv=args.raw_csv, engine=args.engine,
-                        sdtm_terms=args.terms, progress=progress)
+                        spark_master=args.spark_master, sdtm_terms=args.terms, progress=progress)
     _say(args, report.as_json(), "\n".join(report.lines()))
     return EXIT_OK
 

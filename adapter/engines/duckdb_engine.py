@@ -13,21 +13,19 @@ unless ``raw_csv``.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
-from adapter.engines.duckdb_sql import MACROS, CompiledView, compile_view, sources
-from adapter.engines.sql import quote
-from adapter.engines.views import NUMBER_TYPES, View, default_view, load_views
+from adapter.engines.duckdb_sql import MACROS, compile_view, sources
+from adapter.engines.sql import CompiledView, input_error, quote
+from adapter.engines.views import NUMBER_TYPES, load_views, views_by_type
 from adapter.errors import ConfigError, InputError
-from adapter.fhir.ndjson import read_file, resource_files
+from adapter.fhir.ndjson import resource_files
 
 FORMATS = ("csv", "parquet")
 MEMORY_LIMIT = "2GB"
-# Messages our SQL raises on purpose (duckdb_sql.MACROS); they name no values, so they may be shown.
-_OWN_ERRORS = ("several values where", "a resource of another type", "where path gave", "FHIRPath:")
 # adapter.export.csvcell.safe_cell in SQL (engines do not import export; a test holds the two to one rule):
 # a cell starting with = + - @ tab or CR gets a leading quote, unless it is a number.
 SAFE_CELL = r"""
@@ -49,15 +47,6 @@ def connect(*, memory_limit: str = MEMORY_LIMIT, temp_directory: str | Path | No
     connection.execute(MACROS)
     connection.execute(SAFE_CELL)
     return connection
-
-
-def views_by_type(views: Mapping[str, View], resource_types: Sequence[str]) -> list[View]:
-    """The views to run for the types present: each type's own views, else its default table."""
-    chosen: list[View] = []
-    for resource_type in resource_types:
-        own = [view for view in views.values() if view["resource"] == resource_type]
-        chosen += own or [default_view(resource_type)]
-    return chosen
 
 
 def write_tables(
@@ -122,11 +111,4 @@ def _parquet_cell(name: str, kind: str | None) -> str:
 
 
 def _input_error(error: duckdb.Error, compiled: CompiledView, paths: Sequence[Path]) -> InputError:
-    """The error a bad input line gets: found again by the Python reader, which names file and line."""
-    for path in paths:
-        for _ in read_file(path, compiled.resource):  # raises the InputError naming file, line and field
-            pass
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    # DuckDB's own messages may quote a value from a record; ours name none.
-    reason = message if any(own in message for own in _OWN_ERRORS) else f"DuckDB failed ({type(error).__name__})"
-    return InputError(f"view {compiled.name}: {reason}", source=str(paths[0].parent))
+    return input_error(str(error), compiled, paths)

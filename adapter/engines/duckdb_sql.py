@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from adapter.engines.sql import Compiler, Focus, column_type, identifier, quote
+from adapter.engines.sql import CompiledView, Compiler, Focus, column_type, identifier, quote
 from adapter.engines.views import View
 from adapter.errors import ConfigError
 
@@ -173,17 +172,6 @@ class DuckDBCompiler(Compiler):
             joins.append(f"CROSS JOIN LATERAL ({' UNION ALL '.join(branches)}) AS {alias}")
             columns += [(n, f"{alias}.{identifier(n)}") for n in names or []]
         return columns, joins
-
-
-@dataclass(frozen=True)
-class CompiledView:
-    """A view as one DuckDB query over the relation ``source`` (one row per resource, column ``json``)."""
-
-    name: str
-    resource: str
-    sql: str
-    columns: tuple[str, ...]
-    types: tuple[str | None, ...]
 
 
 def compile_view(view: View, source: str) -> CompiledView:

@@ -12,14 +12,19 @@ backend quotes them before parsing), so a decimal leaves as written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from adapter.engines import fhirpath
 from adapter.engines.fhirpath import Node
 from adapter.engines.views import NUMBER_TYPES, View, columns_of
-from adapter.errors import ConfigError
+from adapter.errors import ConfigError, InputError
+from adapter.fhir.ndjson import read_file
+
+# Messages our SQL raises on purpose; they name no values, so they may be shown.
+OWN_ERRORS = ("several values where", "a resource of another type", "where path gave", "FHIRPath:")
 
 
 def quote(text: str) -> str:
@@ -270,6 +275,17 @@ class Compiler:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class CompiledView:
+    """A view as one query of a backend: its SQL, and its table's columns with the FHIR types the view declares."""
+
+    name: str
+    resource: str
+    sql: str
+    columns: tuple[str, ...]
+    types: tuple[str | None, ...]
+
+
 def column_type(view: View, name: str) -> str | None:
     """The FHIR type a view declares for its column ``name``."""
     return next((c.get("type") for c in columns_of(view) if c["name"] == name), None)
@@ -278,3 +294,14 @@ def column_type(view: View, name: str) -> str | None:
 def identifier(name: str) -> str:
     """A quoted SQL identifier in DuckDB's spelling (Spark's is ``spark_sql.identifier``)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def input_error(message: str, compiled: CompiledView, paths: Sequence[Path]) -> InputError:
+    """The error a failed query gets: a bad input line is found again by the Python reader, which names file,
+    line and field; otherwise only our own messages are shown, since an engine's may quote a value from a record."""
+    for path in paths:
+        for _ in read_file(path, compiled.resource):  # raises the InputError naming file, line and field
+            pass
+    first = next((line for line in message.splitlines() if any(own in line for own in OWN_ERRORS)), None)
+    reason = first.strip() if first else "the engine failed"
+    return InputError(f"view {compiled.name}: {reason}", source=str(paths[0].parent))

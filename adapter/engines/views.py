@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +118,12 @@ def _select_columns(select: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if select.get("unionAll"):
         found += _select_columns(select["unionAll"][0])
     return found
+
+
+def views_by_type(views: Mapping[str, View], resource_types: Sequence[str]) -> list[View]:
+    """The views to run for the types present: each type's own views, else its default table."""
+    chosen: list[View] = []
+    for resource_type in resource_types:
+        own = [view for view in views.values() if view["resource"] == resource_type]
+        chosen += own or [default_view(resource_type)]
+    return chosen

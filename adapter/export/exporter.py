@@ -38,13 +38,15 @@ def export(
     allow_incomplete: bool = False,
     raw_csv: bool = False,
     engine: str = "duckdb",
+    spark_master: str | None = None,
     sdtm_terms: Path | None = None,
     progress: Progress | None = None,
 ) -> ExportReport:
     """Export the NDJSON folder ``folder`` (as ``trialfhir pull`` writes it) to ``output`` in format ``fmt``.
 
     CSV cells a spreadsheet would run as formulas are neutralized unless ``raw_csv`` (``adapter.export.csvcell``).
-    ``engine`` computes the csv and parquet tables (``ENGINES``); the other formats ignore it.
+    ``engine`` computes the csv and parquet tables (``ENGINES``); the other formats ignore it. ``spark_master``:
+    where engine ``spark`` runs (see ``adapter.engines.spark_engine.session``).
     ``sdtm_terms`` is a trial package's own SDTM terms file (``sdtm`` only).
     ``progress`` is told what the export is doing.
     """
@@ -62,7 +64,7 @@ def export(
                          + ". Pull again, or export it anyway with --allow-incomplete (the output then says so)",
                          source=str(source / ndjson.MANIFEST))
     report = ExportReport(fmt, Path(output), incomplete=problems, raw_csv=raw_csv, engine=engine,
-                          sdtm_terms=sdtm_terms, progress=progress)
+                          spark_master=spark_master, sdtm_terms=sdtm_terms, progress=progress)
     exporter(source, report, nct_id=nct_id)
     _write_metadata(source, report)
     return report

@@ -24,9 +24,10 @@ REGISTRY: dict[str, str] = {
     "sdtm": "sdtm",
 }
 FORMATS = tuple(REGISTRY)
-# What computes the csv and parquet tables: the SQL on FHIR views on DuckDB (adapter/engines), or the
-# Python writer (adapter/export/tables.py), the one-process baseline the views were checked against.
-ENGINES = ("duckdb", "python")
+# What computes the csv and parquet tables: the SQL on FHIR views on DuckDB or on Apache Spark
+# (adapter/engines), or the Python writer (adapter/export/tables.py), the one-process baseline the views were
+# checked against.
+ENGINES = ("duckdb", "spark", "python")
 
 
 @dataclass
@@ -42,6 +43,8 @@ class ExportReport:
     incomplete: list[str] = field(default_factory=list)
     # Asked for: CSV cells exactly as they are, formulas not neutralized (--raw-csv; see export/csvcell.py).
     raw_csv: bool = False
+    # The Spark master for engine "spark" (None: $SPARK_MASTER, spark-submit's, or local[2]).
+    spark_master: str | None = None
     # Asked for: a trial package's own SDTM terms file, beside mappings/sdtm-terms.yaml (--terms; sdtm only).
     sdtm_terms: Path | None = None
     # Told what the export is doing (and, where it streams, of each resource); None shows nothing.

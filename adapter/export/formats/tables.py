@@ -9,10 +9,16 @@ from adapter.export.formats import ExportReport
 
 def export(folder: Path, report: ExportReport, *, nct_id: str | None) -> None:
     """Write one ``report.format`` table per resource type of ``folder``, computed by the report's engine."""
-    if report.engine == "python":
-        from adapter.export.tables import write_tables
-    else:
-        from adapter.engines.duckdb_engine import write_tables
     report.note(f"computing the {report.format} tables ({report.engine})")
-    written = write_tables(folder, report.output, report.format, raw_csv=report.raw_csv)
+    if report.engine == "spark":
+        from adapter.engines import spark_engine
+
+        written = spark_engine.write_tables(folder, report.output, report.format, raw_csv=report.raw_csv,
+                                            master=report.spark_master)
+    else:
+        if report.engine == "python":
+            from adapter.export.tables import write_tables
+        else:
+            from adapter.engines.duckdb_engine import write_tables
+        written = write_tables(folder, report.output, report.format, raw_csv=report.raw_csv)
     report.files = {path.name: count for path, count in written.values()}
