@@ -101,7 +101,7 @@ def test_push_pull_and_export_round_trip(mapped: Path, workdir: Path, fhir_base_
     assert main(["export", str(pulled), "--format", "sdtm", "-o", str(with_terms), "--terms", str(own_terms)]) == 0
     with (with_terms / "lb.csv").open(encoding="utf-8", newline="") as stream:
         probnp = [row for row in csv.DictReader(stream) if row["LBTESTCD"] == "NTPROBNP"]
-    assert len(probnp) == 39 and {row["LBSTRESU"] for row in probnp} == {"pg/mL"}
+    assert len(probnp) == 39 and {row["LBSTRESU"] for row in probnp} == {"ng/L"}  # CDISC's term for pg/mL
     define = (with_terms / "define.xml").read_text(encoding="utf-8")
     assert re.search(r'CodedValue="NTPROBNP"[^>]*def:ExtendedValue="Yes"', define)
     assert main(["check-sdtm", str(with_terms), "--terms", str(own_terms)]) == 0

@@ -120,7 +120,7 @@ def build_define(
     mdv.Standards.Standard.append(define.Standard(OID="STD.SDTMIG", Name="SDTMIG", Type="IG", Version="3.4",
                                                   Status="Final"))
     mdv.Standards.Standard.append(define.Standard(OID="STD.CT", Name="CDISC/NCI", Type="CT", PublishingSet="SDTM",
-                                                  Version=ct.release.split(":")[0], Status="Final"))
+                                                  Version=ct.version, Status="Final"))
     used_codelists: set[str] = set()
     used_methods: set[str] = set()
     for name, dataset in result.datasets.items():

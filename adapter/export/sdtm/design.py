@@ -116,6 +116,7 @@ def _summary(
         yield {
             "STUDYID": study.studyid, "DOMAIN": "TS", "TSSEQ": float(seq[parmcd]), "TSPARMCD": parmcd,
             "TSPARM": decodes[parmcd], "TSVAL": value[:200], "TSVALCD": code, "TSVCDREF": ref,
+            "TSVCDVER": ct.version if ref == "CDISC CT" else "",
         }  # fmt: skip
         if len(value) > 200:
             result.excluded[f"TS {parmcd}: value shortened to 200 characters (SDTMIG 3.4 section 7.6.1)"] += 1

@@ -137,17 +137,22 @@ class Codelist:
     extensible: bool
     terms: Mapping[str, str | None]  # submission value -> NCI code, when known
     decodes: Mapping[str, str]
-    extended: frozenset[str] = frozenset()  # sponsor-extended values (or not checked against a release)
+    extended: frozenset[str] = frozenset()  # sponsor-extended values: not terms of the release
 
 
 @dataclass(frozen=True)
 class ControlledTerms:
     """The CDISC CT subset of ``cdisc-ct/sdtm-ct.yaml``: codelists, variable bindings, TS responses."""
 
-    release: str
+    release: str  # e.g. "SDTM CT 2025-03-28"
     codelists: Mapping[str, Codelist]
     variables: Mapping[str, str]  # variable name -> codelist code
     ts_responses: Mapping[str, str]  # TSPARMCD -> codelist code of its TSVAL
+
+    @property
+    def version(self) -> str:
+        """The release date, the version Define-XML and TSVCDVER give CDISC CT (e.g. ``2025-03-28``)."""
+        return self.release.rsplit(" ", 1)[-1]
 
     def term(self, codelist: str, value: str) -> tuple[str, str | None]:
         """(value, NCI code) of a term; a ConfigError when the codelist does not hold it."""

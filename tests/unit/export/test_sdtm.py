@@ -45,10 +45,11 @@ def test_dm_has_one_record_per_subject_with_arms_sex_site_and_reference_dates(ex
 
 def test_lb_and_vs_split_by_test_with_cdisc_codes_and_units(exported: Path) -> None:
     lb, vs = _csv(exported / "lb.csv"), _csv(exported / "vs.csv")
-    assert {r["LBTESTCD"] for r in lb} == {"IL6"} and len(lb) == 6
+    assert {r["LBTESTCD"] for r in lb} == {"INTLK6"} and len(lb) == 6
     assert {r["VSTESTCD"] for r in vs} == {"HR"} and len(vs) == 6
     row = lb[0]
-    assert (row["LBLOINC"], row["LBORRESU"], row["LBSTRESU"], row["LBNRIND"]) == ("26881-3", "pg/mL", "pg/mL", "HIGH")
+    # pg/mL is a synonym of the CDISC unit ng/L (same quantity, same number)
+    assert (row["LBLOINC"], row["LBORRESU"], row["LBSTRESU"], row["LBNRIND"]) == ("26881-3", "ng/L", "ng/L", "HIGH")
     assert (row["LBORNRLO"], row["LBORNRHI"], row["VISIT"], row["VISITNUM"]) == ("0", "7", "Day 1", "1")
     assert float(row["LBSTRESN"]) == float(row["LBORRES"]) == 11.5
     assert vs[0]["VSORRESU"] == "beats/min", "the HR test turns /min into beats/min"

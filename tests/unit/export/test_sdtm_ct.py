@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,12 @@ from adapter.errors import ConfigError
 from adapter.export.sdtm.terms import load_ct, load_specs, load_terms
 from adapter.paths import mappings_dir
 
-# Values of these tests are sponsor-defined (sdtm-terms.yaml marks them established: false).
+# Test codes of these domains come from per-instrument or per-domain codelists the subset does not bind
+# (sdtm-terms.yaml records, per test, whether the release has it).
 SPONSOR_TESTCD = {"RSTESTCD", "MBTESTCD"}
+RELEASE = re.compile(r"SDTM CT (\d{4}-\d{2}-\d{2})")
+# SDTMIG 3.4 DM: RACE is MULTIPLE when more than one race is collected, though Race (C74457) is not extensible.
+IG_EXTENSIONS = {("C74457", "MULTIPLE")}
 
 
 def _rows(folder: Path, name: str) -> list[dict[str, str]]:
@@ -47,7 +52,7 @@ def test_every_coded_value_is_in_cdisc_ct_or_marked_extended(seed_sdtm: Path) ->
                     outside.add((path.stem, name, value))
     assert outside == set(), "emitted values missing from mappings/cdisc-ct/sdtm-ct.yaml"
     assert checked > 10000
-    assert ("LBTESTCD", "IL6") in extended, "sponsor-extended values are marked, not silently accepted"
+    assert ("MBSPEC", "RESPIRATORY SPECIMEN") in extended, "sponsor-extended values are marked, not silently accepted"
 
 
 def test_sponsor_defined_tests_are_marked_in_the_terms_file(seed_sdtm: Path) -> None:
@@ -65,15 +70,40 @@ def test_established_tests_are_ct_terms_and_unestablished_ones_are_extended() ->
             continue
         codelist = ct.codelists[ct.variables[f"{test['domain']}TESTCD"]]
         assert test["testcd"] in codelist.terms, test
-        if not test["established"]:
+        if test["established"]:  # a term of the release: its NCI code and test name were recorded from it
+            assert test["testcd"] not in codelist.extended and codelist.terms[test["testcd"]], test
+            assert codelist.decodes[test["testcd"]] == test["test"], test
+        else:
             assert test["testcd"] in codelist.extended, test
 
 
 def test_the_ct_subset_says_where_it_comes_from() -> None:
     ct = load_ct()
-    assert ct.release
+    match = RELEASE.fullmatch(ct.release)
+    assert match and ct.version == match[1], "release names a dated CDISC CT release, e.g. 'SDTM CT 2025-03-28'"
     assert all(codelist.terms for codelist in ct.codelists.values())
     assert SPONSOR_TESTCD.isdisjoint(ct.variables)
+    document = yaml.safe_load((mappings_dir() / "cdisc-ct" / "sdtm-ct.yaml").read_text(encoding="utf-8"))
+    assert ct.version in " ".join(document["sources"]), "the sources name the release file that was compared"
+
+
+def test_every_term_not_marked_extended_was_checked_against_the_release() -> None:
+    # Each codelist records the release it was compared with, and each term its NCI code in that release;
+    # a term the release lacks has no code and is marked extended. A term added without being checked (no
+    # code) or a codelist not compared with the current release fails here.
+    ct = load_ct()
+    document = yaml.safe_load((mappings_dir() / "cdisc-ct" / "sdtm-ct.yaml").read_text(encoding="utf-8"))
+    for codelist in document["codelists"]:
+        assert codelist["checked"] == ct.version, codelist["code"]
+        codes = [term["code"] for term in codelist["terms"] if "code" in term]
+        assert len(codes) == len(set(codes)), codelist["code"]
+        for term in codelist["terms"]:
+            where = (codelist["code"], term["value"])
+            if term.get("extended"):
+                assert "code" not in term, f"{where}: a sponsor-extended term has no NCI code"
+                assert codelist["extensible"] or where in IG_EXTENSIONS, f"{where}: the codelist is not extensible"
+            else:
+                assert "code" in term, f"{where}: not marked extended, so its NCI code in the release is recorded"
 
 
 def test_docs_list_every_variable_written() -> None:

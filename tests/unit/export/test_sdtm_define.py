@@ -66,8 +66,13 @@ def test_code_lists_carry_nci_codes_and_mark_extended_values(seed_sdtm: Path) ->
     sex = lists["CL.C66731"]
     assert any(a.get("Name") == "C66731" for a in sex.findall("odm:Alias", NS))
     lab = {i.get("CodedValue"): i for i in lists["CL.C65047"].findall("odm:EnumeratedItem", NS)}
-    assert lab["IL6"].get(f"{{{NS['def']}}}ExtendedValue") == "Yes"
-    assert lab["CRP"].get(f"{{{NS['def']}}}ExtendedValue") is None
+    assert lab["INTLK6"].get(f"{{{NS['def']}}}ExtendedValue") is None
+    assert [a.get("Name") for a in lab["INTLK6"].findall("odm:Alias", NS)] == ["C74834"]
+    specimen = {i.get("CodedValue"): i for i in lists["CL.C78734"].findall("odm:EnumeratedItem", NS)}
+    assert specimen["RESPIRATORY SPECIMEN"].get(f"{{{NS['def']}}}ExtendedValue") == "Yes"
+    assert specimen["RESPIRATORY SPECIMEN"].findall("odm:Alias", NS) == [], "a sponsor term has no NCI code"
+    ct = next(s for s in root.iter(f"{{{NS['def']}}}Standard") if s.get("Type") == "CT")
+    assert (ct.get("Name"), ct.get("Version"), ct.get("Status")) == ("CDISC/NCI", "2025-03-28", "Final")
 
 
 def test_origins() -> None:

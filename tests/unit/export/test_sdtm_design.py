@@ -9,6 +9,7 @@ import pytest
 from adapter.export.sdtm.build import build_sdtm
 from adapter.export.sdtm.design import element_code, investigational
 from adapter.export.sdtm.model import SdtmResult, Study, planned_study_day
+from adapter.export.sdtm.terms import load_ct
 from tests.unit.export.trial import NCT, resources, write_folder
 
 
@@ -36,6 +37,9 @@ def test_ts_takes_the_record_and_codes_coded_parameters_from_cdisc_ct(built: Sdt
     assert ts["FCNTRY"][0][0] == "IDN"
     assert ts["SDTIGVER"][0][0] == "3.4"
     assert all(row["TSPARM"] for row in built.datasets["TS"].rows)
+    versions = {row["TSVCDREF"]: row["TSVCDVER"] for row in built.datasets["TS"].rows}
+    assert versions["CDISC CT"] == load_ct().version == "2025-03-28", "CDISC CT values name their release"
+    assert versions["ISO 3166-1 alpha-3"] == ""
 
 
 def test_ta_te_have_screening_then_one_treatment_element_per_arm(built: SdtmResult) -> None:
