@@ -12,6 +12,10 @@
 - ``reconciliation.csv``: subject, visit and test: the EDC's value beside the EHR's, with the
   EHR value's versioned source (``ehr_source``).
 - ``changes.csv``: on a later run, every value that changed since the last (old and new).
+
+``Folder`` writes them a subject at a time, subjects in order: each file comes out sorted
+as a whole while only one subject's rows are in memory (``changes.csv`` is sorted by
+source, so its rows wait for the end: they are only what changed).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 from adapter.collect.facts import NOT_DONE, Fact
 from adapter.collect.schedule import VISIT, Placed
@@ -59,40 +65,58 @@ def _order(placed: Placed) -> tuple[str, ...]:
     return (placed.fact.subject_id, placed.visit, placed.fact.code, placed.fact.effective, placed.fact.source_id)
 
 
-def write_measurements(out: Path, placed: list[Placed], server: str) -> None:
-    visits, other = [], []
-    for item in sorted((p for p in placed if p.fact.kind == "measurement" and p.placement != "out-of-window"),
-                       key=_order):
-        fact = item.fact
-        row = {"subject_id": fact.subject_id, "visit": item.visit, "test_code": fact.code, "value": fact.value,
-               "unit": fact.unit, "collected_at": fact.effective, **_source(fact, server)}
-        if item.placement == VISIT and fact.state != NOT_DONE:
-            visits.append(row)
-        else:
-            other.append({**row, "row": "not-done" if fact.state == NOT_DONE else "unscheduled", "reason": fact.reason})
-    _write(out / "measurements.csv", MEASUREMENT_COLUMNS, visits)
-    _write(out / "measurements-other.csv", [*MEASUREMENT_COLUMNS, "row", "reason"], other)
+class Folder:
+    """The output files, written a subject at a time: call ``add`` for each subject in subject-id order."""
 
+    def __init__(self, out: Path, server: str) -> None:
+        self.server = server
+        self._files = ExitStack()
+        self._writers: dict[str, csv.DictWriter[str]] = {}
+        for name, columns in (("measurements.csv", MEASUREMENT_COLUMNS),
+                              ("measurements-other.csv", [*MEASUREMENT_COLUMNS, "row", "reason"]),
+                              ("administrations.csv", ADMINISTRATION_COLUMNS),
+                              ("reconciliation.csv", RECONCILIATION_COLUMNS)):
+            stream = self._files.enter_context((out / name).open("w", encoding="utf-8", newline=""))
+            self._writers[name] = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
+            self._writers[name].writeheader()
+        self._rejects: IO[str] = self._files.enter_context((out / "rejects.ndjson").open("w", encoding="utf-8"))
 
-def write_administrations(out: Path, placed: list[Placed], server: str) -> None:
-    rows = []
-    for item in sorted((p for p in placed if p.fact.kind == "administration" and p.placement != "out-of-window"),
-                       key=_order):
-        fact = item.fact
-        rows.append({"subject_id": fact.subject_id, "product_code": fact.code, "dose": fact.value,
-                     "dose_unit": fact.unit, "start": fact.effective, "status": fact.status,
-                     "not_given_reason": fact.reason if fact.state == NOT_DONE else "", **_source(fact, server)})
-    _write(out / "administrations.csv", ADMINISTRATION_COLUMNS, rows)
+    def __enter__(self) -> Folder:
+        return self
 
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._files.close()
 
-def write_rejects(out: Path, facts: Iterable[Fact]) -> None:
-    with (out / "rejects.ndjson").open("w", encoding="utf-8") as stream:
-        for fact in sorted(facts, key=lambda f: (f.subject_id, f.code, f.source_id)):
+    def add(self, placed: list[Placed], rejected: Iterable[Fact], reconciliation: list[dict[str, str]]) -> None:
+        """One subject's placed facts, rejected (and retracted) facts and reconciliation rows."""
+        for item in sorted((p for p in placed if p.placement != "out-of-window"), key=_order):
+            if item.fact.kind == "measurement":
+                name, row = self._measurement(item)
+            else:
+                name, row = "administrations.csv", self._administration(item.fact)
+            self._writers[name].writerow(row)
+        for fact in sorted(rejected, key=lambda f: (f.subject_id, f.code, f.source_id)):
             record = {"subject_id": fact.subject_id, "code": fact.code, "state": fact.state,
                       "source_type": fact.source_type, "source_id": fact.source_id,
                       "source_version": fact.source_version, "reported_unit": fact.reported_unit,
                       "reason": fact.reason}
-            stream.write(json.dumps(record, sort_keys=True) + "\n")
+            self._rejects.write(json.dumps(record, sort_keys=True) + "\n")
+        self._writers["reconciliation.csv"].writerows(reconciliation)
+
+    def _measurement(self, item: Placed) -> tuple[str, dict[str, str]]:
+        fact = item.fact
+        row = {"subject_id": fact.subject_id, "visit": item.visit, "test_code": fact.code, "value": fact.value,
+               "unit": fact.unit, "collected_at": fact.effective, **_source(fact, self.server)}
+        if item.placement == VISIT and fact.state != NOT_DONE:
+            return "measurements.csv", row
+        return "measurements-other.csv", {**row, "row": "not-done" if fact.state == NOT_DONE else "unscheduled",
+                                          "reason": fact.reason}
+
+    def _administration(self, fact: Fact) -> dict[str, str]:
+        return {"subject_id": fact.subject_id, "product_code": fact.code, "dose": fact.value,
+                "dose_unit": fact.unit, "start": fact.effective, "status": fact.status,
+                "not_given_reason": fact.reason if fact.state == NOT_DONE else "", **_source(fact, self.server)}
 
 
 def reconcile(edc: Mapping[tuple[str, str, str], tuple[Decimal | str, str]],
@@ -128,10 +152,6 @@ def _same(edc_value: Decimal | str, ehr_value: str) -> bool:
         return Decimal(str(edc_value)) == Decimal(ehr_value)
     except InvalidOperation:
         return str(edc_value) == ehr_value
-
-
-def write_reconciliation(out: Path, rows: list[dict[str, str]]) -> None:
-    _write(out / "reconciliation.csv", RECONCILIATION_COLUMNS, rows)
 
 
 def changes(old: Mapping[tuple[str, str, str], Fact], new: Mapping[tuple[str, str, str], Fact]) -> list[dict[str, str]]:

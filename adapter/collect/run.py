@@ -1,21 +1,27 @@
 """Collect enrolled subjects' hospital data into the trial: the whole run.
 
 ``collect`` reads the package (subjects, visits, code tables) and the links file,
-checks the server's query plan, finds each subject's Patient, fetches the accepted
-observations and administrations in batches, turns them into facts, merges them with
-the last run's (``journal.json`` in the output folder), derives, places and writes.
+checks the server's query plan and finds each subject's Patient. Then it goes through
+the found subjects in subject-id order, a group of patients at a time (one search per
+resource type): it fetches the group's accepted observations and administrations, turns
+them into facts, merges each subject's with the last run's, derives, places and writes
+that subject's rows. Only one group's resources and one subject's facts are held at a
+time, so memory does not grow with the number of subjects.
 
-The journal holds the facts (values keyed by pseudonymous subject ids and source
-resource ids) and the server's time of the last run; never the links file's
-identifiers. A later run asks only for resources updated since (``_lastUpdated``),
-replaces the facts of every resource that came back, and lists what changed in
-``changes.csv`` with old and new values.
+The journal is ``journal.json`` (the server and its time of the last run) and
+``journal-facts.ndjson`` (the facts, one a line, by subject id: values keyed by
+pseudonymous subject ids and source resource ids); never the links file's identifiers.
+A later run asks only for resources updated since (``_lastUpdated``), replaces the facts
+of every resource that came back, and lists what changed in ``changes.csv`` with old and
+new values.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -26,10 +32,10 @@ from zoneinfo import ZoneInfo
 from adapter.client import FhirClient
 from adapter.collect import facts as F
 from adapter.collect import output
-from adapter.collect.fetch import Fetched, check_plan, fetch, subject_of
+from adapter.collect.fetch import Fetched, check_plan, fetch, groups, subject_of, tokens, url_length
 from adapter.collect.links import read_links
 from adapter.collect.patients import FOUND, find_patients
-from adapter.collect.schedule import DERIVED, OUT_OF_WINDOW, VISIT, Participation, derive, place
+from adapter.collect.schedule import DERIVED, OUT_OF_WINDOW, VISIT, Participation, Placed, derive, place
 from adapter.errors import ConfigError, ConversionError, InputError
 from adapter.fhir.ucum import convert
 from adapter.records import Subject
@@ -39,7 +45,12 @@ from adapter.sources.package_descriptor import MEASUREMENTS, Package, load_packa
 
 log = logging.getLogger(__name__)
 JOURNAL = "journal.json"
-JOURNAL_FORMAT = "trialfhir-collect-journal/1"
+JOURNAL_FACTS = "journal-facts.ndjson"
+JOURNAL_FORMAT = "trialfhir-collect-journal/2"
+# Format 1 kept the facts in journal.json itself; a folder collected with it is read once and rewritten.
+JOURNAL_FORMAT_1 = "trialfhir-collect-journal/1"
+# Per resource type, the trial codes its resources are read for.
+Indexes = Mapping[str, Mapping[tuple[str, str], list[F.Accepting]]]
 
 
 @dataclass
@@ -74,8 +85,9 @@ def collect(
     """One collect run into the folder ``out``; returns its report (also written as report.json).
 
     Every search asks for all accepted codes at once. ``patients_per_search`` > 1 also ORs
-    patients into one search; on HAPI's JPA server (H2) a search of three patients took 50
-    times as long as three searches of one, so one patient per search is the default.
+    patients into one search (as many as fit in a URL of ``fetch.MAX_URL``); on HAPI's JPA
+    server (H2) a search of three patients took minutes where three searches of one took
+    two seconds, so one patient per search is the default.
     """
     package = load_package(package_path)
     out = Path(out)
@@ -97,58 +109,135 @@ def collect(
     report.subjects = dict(Counter(m.status for m in matches.values()))
 
     tables = package.tables
-    test_index = F.accepting_tests(tables.tests, tables.project_systems)
-    product_index = F.accepting_products(tables.products)
-    fetched = Fetched()
-    new: dict[tuple[str, str, str], F.Fact] = {}
-    touched: set[tuple[str, str]] = set()
-    found = [who[s] for s in by_patient.values()]
-    first = min((p.first for p in found), default=date.today())
-    last = None if any(p.last is None for p in found) else max((p.last for p in found if p.last), default=None)
-    for resource_type, index in (("Observation", test_index), ("MedicationAdministration", product_index)):
-        for resource in fetch(client, resource_type, sorted(by_patient), index, first=first, last=last,
-                              since=since, fetched=fetched, chunk=patients_per_search):
-            subject = subject_of(resource, by_patient)
-            if subject is None:
-                continue
-            report.fetched += 1
-            touched.add((resource_type, resource["id"]))
-            made = (F.observation_facts(resource, subject, tables.tests, test_index)
-                    if resource_type == "Observation" else F.administration_facts(resource, subject, index))
-            for fact in made:
-                new[fact.key] = fact
-    report.requests = fetched.requests
-
-    previous = {f.key: f for f in map(F.Fact.from_json, journal.get("facts", []))}
-    base = {k: f for k, f in previous.items() if f.source_type != DERIVED and (k[0], k[1]) not in touched}
-    base.update(new)
+    indexes: Indexes = {"Observation": F.accepting_tests(tables.tests, tables.project_systems),
+                        "MedicationAdministration": F.accepting_products(tables.products)}
     zones = {s: who[s].zone for s in links}
-    derived = {f.key: f for f in derive(list(base.values()), tables.tests, zones, client.base_url)}
-    current = {**base, **derived}
-
-    placed = place(current.values(), who, package.visits, package.windows)
-    output.write_measurements(out, placed, client.base_url)
-    output.write_administrations(out, placed, client.base_url)
-    output.write_rejects(out, (f for f in current.values() if f.state in (F.REJECTED, F.RETRACTED)))
-    rows = output.reconcile(_edc(package, set(by_patient.values()), tables.tests),
-                            {(p.fact.subject_id, p.visit, p.fact.code): p.fact for p in placed
-                             if p.placement == VISIT and p.fact.kind == "measurement" and p.fact.state == F.COLLECTED})
-    output.write_reconciliation(out, rows)
-    report.reconciliation = dict(Counter(r["result"] for r in rows))
+    edc = _edc(package, set(by_patient.values()), tables.tests)
+    fetched = Fetched()
+    counts: dict[str, Counter[str]] = {}
+    reconciliation: Counter[str] = Counter()
+    changed: list[dict[str, str]] = []
+    collected = _collected(client, by_patient, who, indexes, tables.tests, since=since, fetched=fetched,
+                           most=patients_per_search, report=report)
+    facts_tmp = out / f"{JOURNAL_FACTS}.tmp"
+    with output.Folder(out, client.base_url) as folder, facts_tmp.open("w", encoding="utf-8") as journal_out:
+        for subject, new, touched, previous in _merged(collected, _journal_facts(out, journal)):
+            base = {k: f for k, f in previous.items() if f.source_type != DERIVED and (k[0], k[1]) not in touched}
+            base.update(new)
+            derived = {f.key: f for f in derive(list(base.values()), tables.tests, zones, client.base_url)}
+            current = {**base, **derived}
+            placed = place(current.values(), who, package.visits, package.windows)
+            rows = output.reconcile(edc.get(subject, {}), {
+                (p.fact.subject_id, p.visit, p.fact.code): p.fact for p in placed
+                if p.placement == VISIT and p.fact.kind == "measurement" and p.fact.state == F.COLLECTED})
+            folder.add(placed, (f for f in current.values() if f.state in (F.REJECTED, F.RETRACTED)), rows)
+            reconciliation.update(r["result"] for r in rows)
+            if journal:
+                changed += output.changes(previous, current)
+            _count(counts, current.values(), placed)
+            for fact in sorted(current.values(), key=lambda f: f.key):
+                journal_out.write(json.dumps(fact.as_json(), sort_keys=True) + "\n")
+    report.requests = fetched.requests
+    report.reconciliation = dict(reconciliation)
     if journal:
-        changed = output.changes(previous, current)
+        changed.sort(key=lambda r: (r["source_type"], r["source_id"], r["code"]))
         output.write_changes(out, changed)
         report.changes = dict(Counter(r["change"] for r in changed))
-    report.codes = _counts(current.values(), placed)
+    report.codes = {code: {k: v for k, v in sorted(c.items()) if k and v} for code, c in sorted(counts.items())}
     output.write_json(out / "report.json", report.as_json())
-    output.write_json(out / JOURNAL, {
-        "format": JOURNAL_FORMAT, "server": client.base_url,
-        "since": fetched.server_time or journal.get("since"),
-        "facts": [f.as_json() for f in sorted(current.values(), key=lambda f: f.key)],
-    })
+    # The facts first, then the header: an interruption in between leaves an older since, which only fetches more.
+    facts_tmp.replace(out / JOURNAL_FACTS)
+    output.write_json(out / JOURNAL, {"format": JOURNAL_FORMAT, "server": client.base_url,
+                                      "since": fetched.server_time or journal.get("since")})
     log.info("collect: %s subjects, %d resources read in %d search requests",
              report.subjects, report.fetched, report.requests)
     return report
+
+
+def _collected(
+    client: FhirClient, by_patient: Mapping[str, str], who: Mapping[str, Participation], indexes: Indexes,
+    tests: Any, *, since: str | None, fetched: Fetched, most: int, report: CollectReport,
+) -> Iterator[tuple[str, dict[tuple[str, str, str], F.Fact], set[tuple[str, str]]]]:
+    """Per found subject, in subject-id order: the facts of this run's resources, and those resources' keys.
+
+    Patients are searched in groups (one search per resource type), a group's date range
+    being its subjects' participation.
+    """
+    codes = {kind: tokens(index) for kind, index in indexes.items()}
+    patients = sorted(by_patient, key=lambda p: (by_patient[p], p))
+    fixed = max(url_length(client.base_url, kind, codes[kind], since) for kind in indexes)
+    for group in groups(patients, most=most, fixed=fixed):
+        mine = [who[by_patient[p]] for p in group]
+        first = min(p.first for p in mine)
+        last = None if any(p.last is None for p in mine) else max(p.last for p in mine if p.last)
+        facts: dict[str, dict[tuple[str, str, str], F.Fact]] = {by_patient[p]: {} for p in group}
+        touched: dict[str, set[tuple[str, str]]] = {by_patient[p]: set() for p in group}
+        for kind, index in indexes.items():
+            for resource in fetch(client, kind, group, codes[kind], first=first, last=last, since=since,
+                                  fetched=fetched):
+                subject = subject_of(resource, by_patient)
+                if subject is None or subject not in facts:
+                    continue
+                report.fetched += 1
+                touched[subject].add((kind, resource["id"]))
+                made = (F.observation_facts(resource, subject, tests, index) if kind == "Observation"
+                        else F.administration_facts(resource, subject, index))
+                for fact in made:
+                    facts[subject][fact.key] = fact
+        for subject in sorted(facts):
+            yield subject, facts[subject], touched[subject]
+
+
+def _merged(
+    collected: Iterable[tuple[str, dict[tuple[str, str, str], F.Fact], set[tuple[str, str]]]],
+    journal: Iterator[tuple[str, list[F.Fact]]],
+) -> Iterator[tuple[str, dict[tuple[str, str, str], F.Fact], set[tuple[str, str]], dict[tuple[str, str, str], F.Fact]]]:
+    """Per subject, in subject-id order: this run's facts and touched resources beside the last run's facts.
+
+    Both inputs come in subject-id order; a subject of only one of them gets empty others.
+    """
+    pending = next(journal, None)
+    for subject, new, touched in collected:
+        while pending is not None and pending[0] < subject:
+            yield pending[0], {}, set(), {f.key: f for f in pending[1]}
+            pending = next(journal, None)
+        previous: list[F.Fact] = []
+        if pending is not None and pending[0] == subject:
+            previous = pending[1]
+            pending = next(journal, None)
+        yield subject, new, touched, {f.key: f for f in previous}
+    while pending is not None:
+        yield pending[0], {}, set(), {f.key: f for f in pending[1]}
+        pending = next(journal, None)
+
+
+def _journal_facts(out: Path, journal: Mapping[str, Any]) -> Iterator[tuple[str, list[F.Fact]]]:
+    """The last run's facts, a subject at a time, in subject-id order."""
+    if not journal:
+        return
+    if journal["format"] == JOURNAL_FORMAT_1:
+        facts: Iterable[F.Fact] = sorted((F.Fact.from_json(f) for f in journal.get("facts", [])),
+                                         key=lambda f: (f.subject_id, f.key))
+        yield from _by_subject(facts)
+        return
+    path = out / JOURNAL_FACTS
+    if not path.exists():
+        raise InputError(f"the journal's facts ({JOURNAL_FACTS}) are missing; use another -o", source=str(path))
+    with path.open(encoding="utf-8") as stream:
+        yield from _by_subject(F.Fact.from_json(json.loads(line)) for line in stream if line.strip())
+
+
+def _by_subject(facts: Iterable[F.Fact]) -> Iterator[tuple[str, list[F.Fact]]]:
+    subject: str | None = None
+    group: list[F.Fact] = []
+    for fact in facts:
+        if fact.subject_id != subject and group:
+            yield str(subject), group
+            group = []
+        subject = fact.subject_id
+        group.append(fact)
+    if group:
+        yield str(subject), group
 
 
 def _subjects(package: Package) -> dict[str, Subject]:
@@ -172,14 +261,19 @@ def _participation(package: Package, subject: Subject) -> Participation:
     return Participation(ZoneInfo(str(site.zone)), first, day0, last)
 
 
-def _edc(package: Package, subjects: set[str], tests: Any) -> dict[tuple[str, str, str], tuple[Decimal | str, str]]:
-    """The EDC's visit values (package measurements.csv) of collected subjects, in each test's unit."""
+def _edc(
+    package: Package, subjects: set[str], tests: Any
+) -> dict[str, dict[tuple[str, str, str], tuple[Decimal | str, str]]]:
+    """Per subject, the EDC's visit values (package measurements.csv) of collected subjects, in each test's unit.
+
+    Held whole: it is the package's input, not the hospital's.
+    """
     if not package.csv_path(MEASUREMENTS).exists():
         return {}
     index: dict[str, str] = {}
     for _ in read_subjects(package, index):
         pass
-    found: dict[tuple[str, str, str], tuple[Decimal | str, str]] = {}
+    found: dict[str, dict[tuple[str, str, str], tuple[Decimal | str, str]]] = {}
     for item in read_measurements(package, index):
         if isinstance(item, Reject):
             continue
@@ -193,13 +287,14 @@ def _edc(package: Package, subjects: set[str], tests: Any) -> dict[tuple[str, st
                 value = convert(value, m.unit, test.unit, molar_mass=test.molar_mass)
             except ConversionError:
                 continue
-        found.setdefault((m.subject_id, m.visit.code, m.test_code), (value, test.unit or ""))
+        found.setdefault(m.subject_id, {}).setdefault((m.subject_id, m.visit.code, m.test_code),
+                                                      (value, test.unit or ""))
     return found
 
 
-def _counts(facts: Any, placed: list[Any]) -> dict[str, dict[str, int]]:
+def _count(counts: dict[str, Counter[str]], facts: Iterable[F.Fact], placed: list[Placed]) -> None:
+    """Add one subject's facts to the per-code counts of report.json."""
     where = {p.fact.key: p.placement for p in placed}
-    counts: dict[str, Counter[str]] = {}
     for fact in facts:
         count = counts.setdefault(fact.code, Counter())
         if fact.source_type == DERIVED:
@@ -215,17 +310,14 @@ def _counts(facts: Any, placed: list[Any]) -> dict[str, dict[str, int]]:
             count["collected"] += 1
             count[where.get(fact.key, "")] += 1
             count["not_done"] += fact.state == F.NOT_DONE
-    # Counter += False leaves a key at 0: the report lists only what happened.
-    return {code: {k: v for k, v in sorted(c.items()) if k and v} for code, c in sorted(counts.items())}
+    # Counter += False leaves a key at 0: the report keeps only what happened (collect drops zeros).
 
 
 def _read_journal(path: Path, server: str) -> dict[str, Any]:
-    import json
-
     if not path.exists():
         return {}
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != JOURNAL_FORMAT:
+    if data.get("format") not in (JOURNAL_FORMAT, JOURNAL_FORMAT_1):
         raise InputError(f"not a collect journal ({JOURNAL_FORMAT})", source=str(path))
     if data.get("server") != server:
         raise InputError(f"this folder was collected from {data.get('server')}, not {server}; use another -o",

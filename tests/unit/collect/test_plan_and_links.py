@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import date
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 
 from adapter.client import FhirClient
-from adapter.collect.fetch import check_plan
+from adapter.collect.fetch import check_plan, groups, search_query, tokens, url_length
 from adapter.collect.links import HospitalId, read_links
 from adapter.errors import ConfigError, InputError
 
@@ -63,3 +66,20 @@ def test_a_bad_link_row_names_line_and_column_but_not_the_identifier(tmp_path: P
 
 def test_search_tokens_escape_what_fhir_search_escapes() -> None:
     assert HospitalId("urn:oid:1", "a,b|c").token() == "urn:oid:1|a\\,b\\|c"
+
+
+def test_patients_are_grouped_within_the_url_limit_and_the_count() -> None:
+    codes = tokens([("http://loinc.org", f"{n}-{n % 10}") for n in range(1000, 1060)])
+    since = "2026-01-01T00:00:00.000+00:00"
+    patients = [f"p{n:03d}-{'x' * (n % 40)}" for n in range(300)]
+
+    def url(group: list[str]) -> str:
+        query = search_query("Observation", group, codes, first=date(2021, 3, 1), last=date(2021, 3, 29), since=since)
+        return str(requests.Request("GET", f"{BASE}/Observation", params=query).prepare().url)
+
+    found = list(groups(patients, most=40, fixed=url_length(BASE, "Observation", codes, since), max_url=3500))
+    assert [p for group in found for p in group] == patients
+    assert all(len(url(group)) <= 3500 and len(group) <= 40 for group in found)
+    # Each group but the last is full: one more patient would break the URL length or the count.
+    assert all(len(url([*group, nxt[0]])) > 3500 or len(group) == 40 for group, nxt in itertools.pairwise(found))
+    assert any(len(group) < 40 for group in found[:-1])  # the URL length, not only the count, cut groups
