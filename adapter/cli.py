@@ -64,12 +64,20 @@ def _add_map(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Map a trial package (study record, package.yaml, subjects/measurements/"
         "administrations CSV) to FHIR R4 NDJSON files, a rejects file and a report.",
         formatter_class=_Formatter,
-        epilog="example:\n  trialfhir map package fixtures/NCT04753476 -o out/",
+        epilog="examples:\n  trialfhir map package fixtures/NCT04753476 -o out/\n"
+        "  trialfhir map package fixtures/NCT04753476 -o out/ --engine spark --spark-master local[4]",
     )
     package.add_argument("path", metavar="DIR", help="the trial package folder")
     package.add_argument("-o", "--output", metavar="OUTDIR", default="mapped", help="output folder (default: ./mapped)")
     package.add_argument("--strict", action="store_true", help="stop at the first bad row instead of rejecting it")
     package.add_argument("--json", action="store_true", help="print the report (report.json's content) as JSON")
+    package.add_argument("--engine", choices=("python", "spark"), default="python",
+                         help="python: one process (default); spark: subjects partitioned, each partition mapped by "
+                         "the same mappers on Apache Spark (needs Java and pip install 'trialfhir[spark]'; "
+                         "see docs/scale.md)")
+    package.add_argument("--spark-master", metavar="URL",
+                         help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
+                         "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
     package.set_defaults(handler=run_map_package)
 
 
@@ -108,8 +116,14 @@ def run_map_package(args: argparse.Namespace) -> int:
     from adapter.progress import terminal_progress
     from adapter.sources.package_csv import reject_summary
 
-    with terminal_progress(sys.stderr, f"map {args.path}", enabled=not args.json) as progress:
-        report = write_mapped_package(args.path, args.output, strict=args.strict, progress=progress)
+    if args.engine == "spark":  # no progress: the work is in Spark's tasks
+        from adapter.engines import spark_package
+
+        report = spark_package.write_mapped_package(args.path, args.output, master=args.spark_master,
+                                                    strict=args.strict)
+    else:
+        with terminal_progress(sys.stderr, f"map {args.path}", enabled=not args.json) as progress:
+            report = write_mapped_package(args.path, args.output, strict=args.strict, progress=progress)
     lines = [f"{name}: read {count.read}, mapped {count.mapped}, rejected {count.rejected}"
              for name, count in report.files.items()]
     lines.append(", ".join(f"{kind}: {n}" for kind, n in report.resources.items()) + f" -> {args.output}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,7 +57,12 @@ def session(master: str | None = None) -> SparkSession:
     builder = SparkSession.builder.appName("trialfhir")
     # Under spark-submit the driver is started with a gateway whose configuration already names the master.
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
-        builder = builder.master(master or DEFAULT_MASTER)
+        master = master or DEFAULT_MASTER
+        builder = builder.master(master)
+    if (master or "").startswith("local"):
+        # Python tasks (map package) run in worker processes, started as $PYSPARK_PYTHON (PySpark reads only the
+        # variable): on this machine, this very interpreter and its packages; on a cluster, what it configures.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              # A view's query is one large projection: whole-stage code for the biggest (Observation) passes
              # Java's 64 KB method limit, and Spark would log the failure before falling back to this anyway.
