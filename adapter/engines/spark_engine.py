@@ -63,11 +63,17 @@ def session(master: str | None = None) -> SparkSession:
         # Python tasks (map package) run in worker processes, started as $PYSPARK_PYTHON (PySpark reads only the
         # variable): on this machine, this very interpreter and its packages; on a cluster, what it configures.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             # A view's query is one large projection: whole-stage code for the biggest (Observation) passes
-             # Java's 64 KB method limit, and Spark would log the failure before falling back to this anyway.
-             .config("spark.sql.codegen.wholeStage", "false")
-             .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    from pyspark.errors import PySparkException
+
+    builder = (builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               # A view's query is one large projection: whole-stage code for the biggest (Observation) passes
+               # Java's 64 KB method limit, and Spark would log the failure before falling back to this anyway.
+               .config("spark.sql.codegen.wholeStage", "false")
+               .config("spark.sql.session.timeZone", "UTC"))
+    try:
+        spark = builder.getOrCreate()
+    except PySparkException as error:  # most often: no Java, or JAVA_HOME names none
+        raise ConfigError(f"Spark did not start (it needs Java 17; is JAVA_HOME right?): {error}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

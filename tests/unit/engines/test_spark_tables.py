@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,3 +147,13 @@ def test_official_case(spark: SparkSession, resources: list[dict[str, Any]], cas
     assert _rows(rows) == _rows(case["expect"])
     if "expectColumns" in case:
         assert columns == case["expectColumns"]
+
+
+def test_without_java_spark_is_a_config_error(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "in")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java")}
+    done = subprocess.run([sys.executable, "-m", "adapter", "export", str(folder), "--format", "csv", "-o",
+                           str(tmp_path / "out"), "--engine", "spark"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 2
+    assert "trialfhir: error: Spark did not start (it needs Java 17; is JAVA_HOME right?)" in done.stderr
