@@ -9,7 +9,10 @@ subprocess and reports its seconds, rows and peak RSS (``VmHWM``, see ``measure.
 
 - ``python``: ``adapter.export.tables.write_tables`` (one process, one core);
 - ``duckdb-1`` / ``duckdb-2``: ``adapter.engines.duckdb_engine.write_tables`` with 1 and
-  2 DuckDB threads, memory limit 2 GB (spills to disk past it).
+  2 DuckDB threads, memory limit 2 GB (spills to disk past it);
+- ``spark-1`` / ``spark-2``: ``adapter.engines.spark_engine.write_tables`` on ``local[1]`` and
+  ``local[2]``; the session's start is timed apart (``startup``), and the peak RSS of the JVM
+  (and anything else the child started) is added as ``jvm_mib``.
 
 Usage:
 
@@ -29,7 +32,11 @@ import sys
 import time
 from pathlib import Path
 
-from measure import peak_rss_mib  # bench/ is the script's folder, so first on sys.path
+from measure import (  # bench/ is the script's folder, so first on sys.path
+    descendants_cpu_seconds,
+    descendants_peak_mib,
+    peak_rss_mib,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work"
@@ -88,32 +95,51 @@ def child(mode: str, folder: Path, output: Path, fmt: str) -> None:
     sys.path.insert(0, str(REPO))
     shutil.rmtree(output, ignore_errors=True)
     start = time.perf_counter()
+    startup, jvm, warm, first, jvm_cpu = 0.0, 0.0, 0.0, 0.0, 0.0
+    cpu_start = time.process_time()
     if mode == "python":
         from adapter.export.tables import write_tables
 
         written = write_tables(folder, output, fmt)
+    elif mode.startswith("spark"):
+        from adapter.engines import spark_engine
+
+        spark = spark_engine.session(f"local[{mode.split('-')[1]}]")
+        startup, start = time.perf_counter() - start, time.perf_counter()
+        written = spark_engine.write_tables(folder, output, fmt, spark=spark)
+        # Once more in the same session: the JVM's code is compiled by now (the first run pays for that).
+        first, again = time.perf_counter() - start, time.perf_counter()
+        spark_engine.write_tables(folder, Path(f"{output}-again"), fmt, spark=spark)
+        warm = time.perf_counter() - again
+        shutil.rmtree(f"{output}-again", ignore_errors=True)
+        jvm, jvm_cpu = descendants_peak_mib(), descendants_cpu_seconds()
+        spark.stop()
     else:
         from adapter.engines.duckdb_engine import write_tables as duck
 
         written = duck(folder, output, fmt, threads=int(mode.split("-")[1]))
-    seconds = time.perf_counter() - start
+    seconds = first or time.perf_counter() - start
     rows = {kind: count for kind, (_, count) in written.items()}
-    print(json.dumps({"seconds": round(seconds, 2), "rows": rows, "peak_mib": peak_rss_mib()}))
+    print(json.dumps({"seconds": round(seconds, 2), "startup": round(startup, 2), "warm": round(warm, 2),
+                      "rows": rows,
+                      "peak_mib": peak_rss_mib(), "jvm_mib": jvm,
+                      "cpu": round(time.process_time() - cpu_start + jvm_cpu, 2)}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--format", default="parquet", choices=["parquet", "csv"])
-    parser.add_argument("--modes", nargs="+", default=["python", "duckdb-1", "duckdb-2"])
+    parser.add_argument("--modes", nargs="+", default=["python", "duckdb-1", "duckdb-2", "spark-1", "spark-2"])
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FOLDER", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.format)
         return
     print(f"# {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, format {args.format}")
-    print("| observations | input | engine | seconds | observations/s | peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| observations | input | engine | seconds | observations/s | again, same session | start-up "
+          "| CPU s, all runs | peak RSS | JVM peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in args.sizes:
         folder = WORK / f"export-{size}"
         started = time.perf_counter()
@@ -127,8 +153,10 @@ def main() -> None:
             result = json.loads(run.stdout.strip().splitlines()[-1])
             assert result["rows"]["Observation"] == size, result
             rate = size / result["seconds"]
-            print(f"| {size:,} | {megabytes:.0f} MiB | {mode} | {result['seconds']} | {rate:,.0f} | "
-                  f"{result['peak_mib']} MiB |", flush=True)
+            jvm = f"{result['jvm_mib']} MiB" if result["jvm_mib"] else "-"
+            warm = f"{result['warm']} s, {size / result['warm']:,.0f}/s" if result["warm"] else "-"
+            print(f"| {size:,} | {megabytes:.0f} MiB | {mode} | {result['seconds']} | {rate:,.0f} | {warm} | "
+                  f"{result['startup'] or '-'} | {result['cpu']} | {result['peak_mib']} MiB | {jvm} |", flush=True)
             shutil.rmtree(output, ignore_errors=True)
 
 
