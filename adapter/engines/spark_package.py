@@ -92,6 +92,7 @@ def map_partition(root: Path, partition: int, partitions: int, work: Path) -> di
     resources (site Organizations, Medications) as lines."""
     package = load_package(root)
     own = work / f"part-{partition:05d}"
+    shutil.rmtree(own, ignore_errors=True)  # what a failed attempt of this task left: Spark retries tasks
     own.mkdir()
     contiguous = [_own_rows(package, name, own / name, partition, partitions) for name in FILES]
     if all(contiguous):

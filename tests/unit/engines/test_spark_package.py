@@ -93,3 +93,5 @@ def test_each_partition_maps_its_own_subjects(tmp_path: Path) -> None:
     for name, total in (("subjects.csv", 48), ("measurements.csv", 4640), ("administrations.csv", 1420)):
         rows = [result["files"][name]["read"] for result in results]
         assert all(rows) and sum(rows) == total, name
+    # Spark may run a task again (after a failure elsewhere): the second attempt starts afresh.
+    assert spark_package.map_partition(SEED, 1, 3, tmp_path) == results[1]
