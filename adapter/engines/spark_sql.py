@@ -33,6 +33,7 @@ _Rows = tuple[list[str], str]  # column names, and the SQL of an ARRAY<STRUCT> h
 
 
 def identifier(name: str) -> str:
+    """A quoted SQL identifier in Spark's spelling (backticks)."""
     return "`" + name.replace("`", "``") + "`"
 
 
@@ -173,6 +174,7 @@ class SparkCompiler(Compiler):
 
 
 def _struct(fields: Any) -> str:
+    """A row struct of (name, SQL) fields."""
     return "named_struct(" + ", ".join(f"{quote(name)}, {sql}" for name, sql in fields) + ")"
 
 
