@@ -116,6 +116,8 @@ def run_map_package(args: argparse.Namespace) -> int:
     from adapter.progress import terminal_progress
     from adapter.sources.package_csv import reject_summary
 
+    if args.spark_master and args.engine != "spark":
+        raise ConfigError(f"--spark-master is for --engine spark, not {args.engine}")
     if args.engine == "spark":  # no progress: the work is in Spark's tasks
         from adapter.engines import spark_package
 

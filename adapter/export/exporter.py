@@ -55,6 +55,8 @@ def export(
         raise ConfigError(f"--terms is for --format sdtm, not {fmt}")
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if spark_master and engine != "spark":
+        raise ConfigError(f"--spark-master is for --engine spark, not {engine}")
     source = Path(folder)
     if progress is not None:
         progress.note("checking the pull is complete")

@@ -176,3 +176,5 @@ def test_export_runs_the_engine_asked_for(tmp_path: Path) -> None:
         assert report.files["Observation.csv"] == sum(1 for r in resources() if r["resourceType"] == "Observation")
     with pytest.raises(ConfigError, match="unknown engine 'nope'"):
         export(folder, tmp_path / "nope", "csv", engine="nope")
+    with pytest.raises(ConfigError, match="--spark-master is for --engine spark, not duckdb"):
+        export(folder, tmp_path / "duckdb", "csv", spark_master="local[2]")

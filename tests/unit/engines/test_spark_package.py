@@ -95,3 +95,9 @@ def test_each_partition_maps_its_own_subjects(tmp_path: Path) -> None:
         assert all(rows) and sum(rows) == total, name
     # Spark may run a task again (after a failure elsewhere): the second attempt starts afresh.
     assert spark_package.map_partition(SEED, 1, 3, tmp_path) == results[1]
+
+
+def test_spark_master_without_the_spark_engine_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["map", "package", str(SEED), "-o", str(tmp_path / "out"), "--spark-master", "local[2]"]) == 2
+    assert "--spark-master is for --engine spark, not python" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
