@@ -7,8 +7,8 @@ The layers, lowest first (docs/ARCHITECTURE.md draws them):
 2. ``mappers``: records to FHIR resources
 3. ``client``, ``package``, ``studybundle``: one server conversation, one mapping run
 4. ``sync``, ``export``: whole jobs; peers, neither imports the other; ``engines`` (the export views
-   on DuckDB), which export calls and which imports neither; ``collect`` (hospital data into the
-   trial), a peer of sync and export that imports neither
+   on DuckDB or Spark, and map package on Spark), which export calls and which imports neither;
+   ``collect`` (hospital data into the trial), a peer of sync and export that imports neither
 5. ``service``, ``cli``, ``demo``: the edges a user drives
 """
 
