@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -197,10 +197,7 @@ def write_mapped_package(
     """
     from adapter.studybundle import study_resources  # a peer at this layer; only map package needs it
 
-    folder = Path(out)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with replacing_folder(out) as work:
         with ExitStack() as stack:
             streams: dict[str, Any] = {}
 
@@ -225,11 +222,22 @@ def write_mapped_package(
                     progress.advance()
         report = mapping.report
         (work / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
-        _replace(folder, work)
+    return report
+
+
+@contextmanager
+def replacing_folder(out: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write into. It takes the place of ``out`` when the block ends
+    normally and is removed when the block raises, so a failed run leaves the previous output as it was."""
+    folder = Path(out)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield work
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return report
+    _replace(folder, work)
 
 
 def _replace(folder: Path, work: Path) -> None:

@@ -19,12 +19,10 @@ from pathlib import Path
 import duckdb
 
 from adapter.engines.duckdb_sql import MACROS, compile_view, sources
-from adapter.engines.sql import CompiledView, input_error, quote
-from adapter.engines.views import NUMBER_TYPES, load_views, views_by_type
-from adapter.errors import ConfigError, InputError
-from adapter.fhir.ndjson import resource_files
+from adapter.engines.sql import CompiledView, input_error, plan_tables, quote
+from adapter.engines.views import NUMBER_TYPES
+from adapter.errors import InputError
 
-FORMATS = ("csv", "parquet")
 MEMORY_LIMIT = "2GB"
 # adapter.export.csvcell.safe_cell in SQL (engines do not import export; a test holds the two to one rule):
 # a cell starting with = + - @ tab or CR gets a leading quote, unless it is a number.
@@ -60,12 +58,7 @@ def write_tables(
     raw_csv: bool = False,
 ) -> dict[str, tuple[Path, int]]:
     """Write one table per view of the types in ``folder`` to ``output``; returns {view name: (file, rows)}."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
-    files = resource_files(folder)
-    views = views_by_type(load_views(views_folder), list(files))
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    files, views, out = plan_tables(folder, output, fmt, views_folder)
     written: dict[str, tuple[Path, int]] = {}
     with tempfile.TemporaryDirectory(prefix="duckdb-spill-", dir=out) as spill:
         connection = connect(memory_limit=memory_limit, temp_directory=spill, threads=threads)

@@ -27,15 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapter.engines.spark_sql import NUMBERS, NUMBERS_AS_TEXT, compile_view, identifier
-from adapter.engines.sql import CompiledView, input_error
-from adapter.engines.views import NUMBER_TYPES, load_views, views_by_type
+from adapter.engines.sql import CompiledView, input_error, plan_tables
+from adapter.engines.views import NUMBER_TYPES
 from adapter.errors import ConfigError
-from adapter.fhir.ndjson import resource_files
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-FORMATS = ("csv", "parquet")
 DEFAULT_MASTER = "local[2]"
 MASTER_VARIABLE = "SPARK_MASTER"
 _SOURCE = "trialfhir_resources"
@@ -92,12 +90,7 @@ def write_tables(
 
     ``spark``: a session to use (else one is started on ``master``, see ``session``).
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
-    files = resource_files(folder)
-    views = views_by_type(load_views(views_folder), list(files))
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    files, views, out = plan_tables(folder, output, fmt, views_folder)
     spark = spark or session(master)
     from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException

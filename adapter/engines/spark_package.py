@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -31,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from adapter.errors import InputError
 from adapter.fhir.json import dumps
-from adapter.package import PackageMapping, Report, _replace
+from adapter.package import PackageMapping, Report, replacing_folder
 from adapter.sources.package_csv import read_header
 from adapter.sources.package_descriptor import ADMINISTRATIONS, MEASUREMENTS, SUBJECTS, Package, load_package
 
@@ -58,10 +57,7 @@ def write_mapped_package(path: str | Path, out: str | Path, *, spark: SparkSessi
         read_header(package.csv_path(name), name, package.dialect)
     spark = spark or session(master)
     count = partitions or spark.sparkContext.defaultParallelism
-    folder = Path(out)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with replacing_folder(out) as work:
         task = _task(str(package.root.resolve()), count, str(work.resolve()))
         results = spark.sparkContext.parallelize(range(count), count).mapPartitionsWithIndex(task).collect()
         report = _report(package, results)
@@ -70,10 +66,6 @@ def write_mapped_package(path: str | Path, out: str | Path, *, spark: SparkSessi
             raise InputError(first["reason"], source=first["file"], line=first["line"], field=first["column"])
         _join(work, package, results, study_resources(package.record) if package.record else [])
         (work / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
-        _replace(folder, work)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return report
 
 

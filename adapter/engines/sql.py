@@ -19,10 +19,11 @@ from typing import Any
 
 from adapter.engines import fhirpath
 from adapter.engines.fhirpath import Node
-from adapter.engines.views import NUMBER_TYPES, View, columns_of
+from adapter.engines.views import NUMBER_TYPES, View, columns_of, load_views, views_by_type
 from adapter.errors import ConfigError, InputError
-from adapter.fhir.ndjson import read_file
+from adapter.fhir.ndjson import read_file, resource_files
 
+TABLE_FORMATS = ("csv", "parquet")
 # Messages our SQL raises on purpose; they name no values, so they may be shown.
 OWN_ERRORS = ("several values where", "a resource of another type", "where path gave", "FHIRPath:")
 
@@ -305,3 +306,17 @@ def input_error(message: str, compiled: CompiledView, paths: Sequence[Path]) -> 
     first = next((line for line in message.splitlines() if any(own in line for own in OWN_ERRORS)), None)
     reason = first.strip() if first else "the engine failed"
     return InputError(f"view {compiled.name}: {reason}", source=str(paths[0].parent))
+
+
+def plan_tables(
+    folder: str | Path, output: str | Path, fmt: str, views_folder: str | Path | None
+) -> tuple[dict[str, list[Path]], list[View], Path]:
+    """What every backend's ``write_tables`` starts with: the format checked, the NDJSON files by type, the views
+    to run for the types present, and the output folder made."""
+    if fmt not in TABLE_FORMATS:
+        raise ConfigError(f"unknown table format {fmt!r}; use one of {', '.join(TABLE_FORMATS)}")
+    files = resource_files(folder)
+    views = views_by_type(load_views(views_folder), list(files))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    return files, views, out

@@ -112,6 +112,7 @@ def load_terms(folder: Path | None = None, package_terms: Path | None = None) ->
     )
 
 
+@functools.cache  # read once for the terms and once for the CT of the same export
 def load_package_terms(path: Path, folder: Path | None = None) -> dict[str, Any]:
     """A trial package's own ``sdtm-terms.yaml``: ``tests`` (and optional ``units``) in the project file's format."""
     root = folder or mappings_dir()
