@@ -52,22 +52,26 @@ def read_file(path: Path, resource_type: str | None = None) -> Iterator[dict[str
     """The resources in one NDJSON file, one at a time; a bad line is an InputError naming it."""
     with _open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                resource = loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"not JSON: {error.msg}", source=str(path), line=number) from None
-            if not isinstance(resource, dict) or "resourceType" not in resource:
-                raise InputError("not a FHIR resource", source=str(path), line=number, field="resourceType")
-            if resource_type and resource["resourceType"] != resource_type:
-                raise InputError(
-                    f"a {resource['resourceType']} in the {resource_type} file",
-                    source=str(path),
-                    line=number,
-                    field="resourceType",
-                )
-            yield resource
+            if line.strip():
+                yield parse_line(line, path, number, resource_type)
+
+
+def parse_line(line: str, path: Path, number: int, resource_type: str | None = None) -> dict[str, Any]:
+    """One NDJSON line as a resource (of ``resource_type`` when given); else an InputError naming file and line."""
+    try:
+        resource = loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"not JSON: {error.msg}", source=str(path), line=number) from None
+    if not isinstance(resource, dict) or "resourceType" not in resource:
+        raise InputError("not a FHIR resource", source=str(path), line=number, field="resourceType")
+    if resource_type and resource["resourceType"] != resource_type:
+        raise InputError(
+            f"a {resource['resourceType']} in the {resource_type} file",
+            source=str(path),
+            line=number,
+            field="resourceType",
+        )
+    return resource
 
 
 def read_resources(folder: str | Path, resource_type: str) -> Iterator[dict[str, Any]]:

@@ -92,17 +92,21 @@ def _package(path: Path, name: str) -> PushInput:
 
 
 def _ndjson_folder(path: Path, name: str) -> PushInput:
-    files = resource_files(path)
-    order = sorted(files, key=lambda kind: (_rank(kind), kind))
-    resources = (resource for kind in order for file in files[kind] for resource in read_file(file, kind))
-    return PushInput(_study_of(path), resources, name)
+    resources = (resource for kind, file in ordered_files(path) for resource in read_file(file, kind))
+    return PushInput(study_of(path), resources, name)
+
+
+def ordered_files(folder: Path) -> list[tuple[str, Path]]:
+    """A folder's NDJSON files as (type, path), in the order a push reads them: referenced types first."""
+    files = resource_files(folder)
+    return [(kind, file) for kind in sorted(files, key=lambda kind: (_rank(kind), kind)) for file in files[kind]]
 
 
 def _rank(resource_type: str) -> int:
     return TYPE_ORDER.index(resource_type) if resource_type in TYPE_ORDER else len(TYPE_ORDER)
 
 
-def _study_of(folder: Path) -> str:
+def study_of(folder: Path) -> str:
     """The NCT number of the folder's ResearchStudy, which names the journal."""
     for resource in read_resources(folder, "ResearchStudy"):
         nct = elements.nct_id(resource)
