@@ -148,7 +148,8 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         formatter_class=_Formatter,
         epilog="examples:\n  trialfhir push fixtures/NCT04753476 --server http://127.0.0.1:8080/fhir --dry-run\n"
         "  trialfhir push fixtures/NCT04753476/study.json --server hospital --json\n"
-        "  trialfhir push mapped/ --server hospital --config servers.yaml --full\n\n"
+        "  trialfhir push mapped/ --server hospital --config servers.yaml --full\n"
+        "  trialfhir push fixtures/NCT04753476 --server hospital --engine spark --spark-master local[4]\n\n"
         "Servers, auth, bundle sizes and concurrency come from the config file (--config, ADAPTER_CONFIG or "
         "~/.config/trialfhir/config.yaml); see docs/push.md.",
     )
@@ -164,6 +165,16 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     push.add_argument("--full", action="store_true", help="write everything, whatever the journal says")
     push.add_argument("--delete-removed", action="store_true",
                       help="delete from the server what was pushed before but is gone from the source")  # fmt: skip
+    push.add_argument("--engine", choices=("python", "spark"), default="python",
+                      help="python: one process (default); spark: patients partitioned, each partition pushed by a "
+                      "Spark task with its own journal (a trial package is mapped on Spark first; needs Java and "
+                      "pip install 'trialfhir[spark]'; see docs/scale.md)")
+    push.add_argument("--spark-master", metavar="URL",
+                      help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
+                      "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
+    push.add_argument("--partitions", type=int, metavar="N",
+                      help="--engine spark: how many partitions of patients (default: Spark's default parallelism); "
+                      "keep N from run to run: the journals are per partition")
     push.set_defaults(handler=run_push)
 
 
@@ -176,20 +187,34 @@ def run_push(args: argparse.Namespace) -> int:
     from adapter.sync.push import push_source
     from adapter.sync.report import format_report, terminal_progress
 
+    if args.engine != "spark" and (args.spark_master or args.partitions):
+        raise ConfigError(f"--spark-master and --partitions are for --engine spark, not {args.engine}")
+    if args.engine == "spark" and args.delete_removed:
+        raise ConfigError("--delete-removed needs the whole run's order (what refers to a resource deleted first), "
+                          "which partitions pushed apart do not have: delete with --engine python")
+    if args.partitions is not None and args.partitions < 1:
+        raise ConfigError("--partitions must be 1 or more")
     settings = load_settings(args.config)
     server = settings.server(args.server)
-    source = open_input(args.source)
-    with terminal_progress(sys.stderr, enabled=not args.json) as progress:
-        report = push_source(
-            source,
-            server,
-            settings.journal_dir,
-            full=args.full,
-            dry_run=args.dry_run,
-            delete_removed=args.delete_removed,
-            progress=progress.advance,
-            on_planned=progress.start,
-        )
+    if args.engine == "spark":  # no progress bar: the work is in Spark's tasks
+        from adapter.sync.spark_push import push_on_spark
+
+        report = push_on_spark(args.source, server, settings.journal_dir, config_file=settings.config_file,
+                               master=args.spark_master, partitions=args.partitions, full=args.full,
+                               dry_run=args.dry_run)
+    else:
+        source = open_input(args.source)
+        with terminal_progress(sys.stderr, enabled=not args.json) as progress:
+            report = push_source(
+                source,
+                server,
+                settings.journal_dir,
+                full=args.full,
+                dry_run=args.dry_run,
+                delete_removed=args.delete_removed,
+                progress=progress.advance,
+                on_planned=progress.start,
+            )
     if args.removed_keys:
         report.write_removed(Path(args.removed_keys))
     print(json.dumps(report.to_json(args.removed_keys), indent=2) if args.json else format_report(report))

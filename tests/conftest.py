@@ -1,4 +1,4 @@
-"""Shared fixtures: a real HAPI FHIR server for integration and e2e tests, and the seed trial on it.
+"""Shared fixtures: a real HAPI FHIR server for integration and e2e tests, the seed trial on it, and Spark.
 
 The server is the one named by ``ADAPTER_TEST_FHIR_URL``, or one this session
 starts on a free port and stops at the end (built with Maven on first use).
@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SAMPLES = REPO.parent / "shared" / "ctgov-samples"
@@ -33,6 +37,18 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """A ``local[2]`` session; skipped only where no Java is installed, and never in CI (CI has Java 17)."""
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")) and not os.environ.get("CI"):
+        pytest.skip("Spark needs Java, and none is installed")
+    from adapter.engines import spark_engine
+
+    session = spark_engine.session("local[2]")
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="session")

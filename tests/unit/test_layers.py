@@ -7,7 +7,8 @@ The layers, lowest first (docs/ARCHITECTURE.md draws them):
 2. ``mappers``: records to FHIR resources
 3. ``client``, ``package``, ``studybundle``: one server conversation, one mapping run
 4. ``sync``, ``export``: whole jobs; peers, neither imports the other; ``engines`` (the export views
-   on DuckDB or Spark, and map package on Spark), which export calls and which imports neither;
+   on DuckDB or Spark, and map package on Spark), which export and sync (push on Spark) call and which
+   imports neither;
    ``collect`` (hospital data into the trial), a peer of sync and export that imports neither
 5. ``service``, ``cli``, ``demo``: the edges a user drives
 """
@@ -48,7 +49,7 @@ LAYERS: dict[str, int] = {
 SEPARATE = {
     ("adapter.sync", "adapter.export"),
     ("adapter.export", "adapter.sync"),
-    # The engines run the export views; export calls them, never the other way, and they never push.
+    # The engines run the export views and map on Spark; export and sync call them, never the other way.
     ("adapter.engines", "adapter.export"),
     ("adapter.engines", "adapter.sync"),
     # Collecting from a hospital is its own job: it neither pushes nor exports.
