@@ -27,6 +27,8 @@ from adapter.export.formats import FORMATS as EXPORT_FORMATS
 log = logging.getLogger("adapter")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
+SPARK_MASTER_HELP = ("--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: $SPARK_MASTER, "
+                     "else the master spark-submit was given, else local[2])")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -75,9 +77,7 @@ def _add_map(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                          help="python: one process (default); spark: subjects partitioned, each partition mapped by "
                          "the same mappers on Apache Spark (needs Java and pip install 'trialfhir[spark]'; "
                          "see docs/scale.md)")
-    package.add_argument("--spark-master", metavar="URL",
-                         help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
-                         "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
+    package.add_argument("--spark-master", metavar="URL", help=SPARK_MASTER_HELP)
     package.set_defaults(handler=run_map_package)
 
 
@@ -169,9 +169,7 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                       help="python: one process (default); spark: patients partitioned, each partition pushed by a "
                       "Spark task with its own journal (a trial package is mapped on Spark first; needs Java and "
                       "pip install 'trialfhir[spark]'; see docs/scale.md)")
-    push.add_argument("--spark-master", metavar="URL",
-                      help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
-                      "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
+    push.add_argument("--spark-master", metavar="URL", help=SPARK_MASTER_HELP)
     push.add_argument("--partitions", type=int, metavar="N",
                       help="--engine spark: how many partitions of patients (default: Spark's default parallelism); "
                       "keep N from run to run: the journals are per partition")
@@ -352,9 +350,7 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="what computes csv/parquet tables: the SQL on FHIR views of mappings/views on DuckDB "
                         "(default, in process), on Apache Spark (needs Java and pip install 'trialfhir[spark]'), "
                         "or the one-process Python writer (see docs/scale.md)")
-    export.add_argument("--spark-master", metavar="URL",
-                        help="--engine spark: where Spark runs, e.g. local[4] or spark://host:7077 (default: "
-                        "$SPARK_MASTER, else the master spark-submit was given, else local[2])")
+    export.add_argument("--spark-master", metavar="URL", help=SPARK_MASTER_HELP)
     export.set_defaults(handler=run_export)
 
 
