@@ -133,9 +133,10 @@ def _push_stages(folder: Path, server: ServerSettings, journals: Path, study: st
             (_, rank, index), (reason, field) = bad[0]
             raise InputError(reason, source=str(files[rank][1]), line=index + 1, field=field)
         options = {"full": full, "dry_run": dry_run}
-        # The server without its credentials: each task reads them itself (see the module's docstring).
-        target = (replace(server, auth=AuthSettings()), server.auth.type, config_file and str(config_file),
-                  str(journals), study, options)
+        # The server without its credentials: each task reads them itself (see the module's docstring), from
+        # the config file by its absolute path (a task's working folder is Spark's choice).
+        config = str(config_file.resolve()) if config_file else None
+        target = (replace(server, auth=AuthSettings()), server.auth.type, config, str(journals), study, options)
         reports = [_push_part(_lines(keyed, STUDY), "study", target)]
         _stop_if_failed(reports)  # the partitions refer to what the study stage writes
         log.info("study-level resources pushed; pushing %d partition(s) of patients", count)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import uuid
 from collections import Counter
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -17,7 +22,7 @@ from adapter.fhir.datatypes import reference
 from adapter.fhir.ids import resource_id
 from adapter.fhir.json import dumps
 from adapter.package import map_package
-from adapter.settings import ServerSettings
+from adapter.settings import Secret, ServerSettings, load_settings
 from adapter.sources.ctgov import read_study
 from adapter.studybundle import study_resources
 from adapter.sync.journal import Journal, journal_path
@@ -102,6 +107,68 @@ def test_a_failed_partition_fails_the_run_and_the_same_push_resumes(
     in_one = sum(1 for r in resources if stage_of(r, 2) == 1)
     assert resumed.ok and resumed.total("written") == in_one  # only the partition that had stopped
     assert resumed.total("unchanged") == len(resources) - in_one
+
+
+class _Guard(BaseHTTPRequestHandler):
+    """A reverse proxy to the real server: the CapabilityStatement for anyone, the rest with the bearer token."""
+
+    upstream = ""
+    token = ""
+    counts: ClassVar[Counter[str]] = Counter()
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        public = urlsplit(self.path).path.endswith("/metadata")
+        if not public and self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.counts["refused"] += 1
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.counts["metadata" if public else "forwarded"] += 1
+        passed = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "content-type", "prefer")}
+        answer = requests.request(self.command, self.upstream + self.path, data=body, headers=passed, timeout=120)
+        self.send_response(answer.status_code)
+        for name in ("Content-Type", "Location", "ETag"):
+            if name in answer.headers:
+                self.send_header(name, answer.headers[name])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = do_PUT = _forward
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_stages_read_the_credentials_themselves_from_the_config_file(
+    spark: SparkSession, fhir_http: requests.Session, fhir_base_url: str, tmp_path: Path
+) -> None:
+    root, path = fhir_base_url.rsplit("/", 1)
+    token = "t-" + uuid.uuid4().hex
+    (tmp_path / "token").write_text(token + "\n")
+    guard = type("Guard", (_Guard,), {"upstream": root, "token": token, "counts": Counter()})
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), guard)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}/{path}"
+        config = tmp_path / "config.yaml"
+        config.write_text(f"servers:\n  guarded:\n    base_url: {url}\n"
+                          f"    auth: {{type: bearer, token_file: {tmp_path / 'token'}}}\n")  # fmt: skip
+        # The driver's own settings hold a wrong token: every write must use what the config file gives.
+        configured = load_settings(config, env={}).server("guarded")
+        server = replace(configured, auth=replace(configured.auth, token=Secret("wrong")))
+        nct = new_nct()
+        resources = list(trial(nct, subjects=4, measurements=2))
+        folder = _folder(tmp_path / "mapped", resources)
+        report = push_on_spark(folder, server, tmp_path / "journal", config_file=config, spark=spark, partitions=2)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert report.ok and report.total("written") == len(resources), report.failures
+    assert guard.counts["refused"] == 0 and guard.counts["forwarded"] > 0
+    assert all(found is not None for found in server_state(fhir_http, fhir_base_url, resources).values())
 
 
 def test_the_seed_package_pushed_on_spark_reports_the_one_machine_counts(
