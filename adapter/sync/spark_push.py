@@ -91,6 +91,8 @@ def push_on_spark(
     folder.mkdir(parents=True, exist_ok=True)
     mapped = folder / "mapped"
     try:
+        if package:
+            log.info("mapping the package on Spark, %d partition(s)", count)
         rejects = _map(source, mapped, spark, count) if package else None
         report = _push_stages(mapped if package else source, server, folder, study, spark, count,
                               config_file=config_file, full=full, dry_run=dry_run)
@@ -137,15 +139,19 @@ def _push_stages(folder: Path, server: ServerSettings, journals: Path, study: st
         # the config file by its absolute path (a task's working folder is Spark's choice).
         config = str(config_file.resolve()) if config_file else None
         target = (replace(server, auth=AuthSettings()), server.auth.type, config, str(journals), study, options)
-        reports = [_push_part(_lines(keyed, STUDY), "study", target)]
+        study_lines = _lines(keyed, STUDY)
+        log.info("stage study: %d resource(s), from the driver", len(study_lines))
+        reports = [_push_part(study_lines, "study", target)]
         _stop_if_failed(reports)  # the partitions refer to what the study stage writes
-        log.info("study-level resources pushed; pushing %d partition(s) of patients", count)
+        log.info("stage partitions: %d Spark task(s), each with its patients' resources", count)
         task = _task(target, count)
         rows = keyed.filter(lambda row: 0 <= row[0][0] < count)
         reports += rows.repartitionAndSortWithinPartitions(count, lambda key: key[0]).mapPartitionsWithIndex(
             task).collect()
         _stop_if_failed(reports)  # what spans patients refers to every partition's
-        reports.append(_push_part(_lines(keyed, SHARED), "shared", target))
+        shared_lines = _lines(keyed, SHARED)
+        log.info("stage shared: %d resource(s) that refer to several patients, from the driver", len(shared_lines))
+        reports.append(_push_part(shared_lines, "shared", target))
     finally:
         keyed.unpersist()
     _stop_if_failed(reports)
