@@ -75,8 +75,9 @@ KEPT = ("resourceType", "id", "status", "category", "code", "effectiveDateTime",
 
 def inpatients() -> list[tuple[date, list[dict[str, Any]]]]:
     """Each Synthea inpatient's first admission and its resources."""
-    folder = subprocess.run([sys.executable, str(SYNTHEA), "generate", "--seed", "14", "--population", "6"],
-                            check=True, text=True, stdout=subprocess.PIPE).stdout.strip()
+    printed = subprocess.run([sys.executable, str(SYNTHEA), "generate", "--seed", "14", "--population", "6"],
+                             check=True, text=True, stdout=subprocess.PIPE).stdout
+    folder = printed.strip().splitlines()[-1]  # the folder is the last line, after what a first build prints
     found = []
     for path in sorted(Path(folder).glob("*.json")):
         resources = [e["resource"] for e in json.loads(path.read_text())["entry"]]

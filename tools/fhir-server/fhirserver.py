@@ -67,7 +67,7 @@ def log_file(port: int) -> Path:
     return RUN / f"server-{port}.log"
 
 
-def start(port: int, db: str, heap: str) -> str:
+def start(port: int, db: str, heap: str, max_page_size: int = 0) -> str:
     """Start the server in the background unless one already answers; return its base URL."""
     if answers(port):
         return base_url(port)
@@ -78,6 +78,8 @@ def start(port: int, db: str, heap: str) -> str:
         "java", f"-Xmx{heap}", "-XX:+UseSerialGC",
         "-cp", classpath, MAIN_CLASS, "--port", str(port), "--db", db, "--data-dir", str(RUN / f"h2-{port}"),
     ]
+    if max_page_size:
+        command += ["--max-page-size", str(max_page_size)]
     with log_file(port).open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(port).write_text(str(process.pid))
@@ -127,11 +129,13 @@ def main() -> None:
     parser.add_argument("--db", choices=["mem", "file"], default=os.environ.get("FHIR_DB", "mem"),
                         help="in-memory H2 (default) or a file-backed H2 database in run/")
     parser.add_argument("--heap", default=os.environ.get("FHIR_HEAP", "4g"))
+    parser.add_argument("--max-page-size", type=int, default=0, metavar="N",
+                        help="the most resources a search page may hold (default: HAPI's, 50)")
     args = parser.parse_args()
     if args.action == "build":
         build(force=True)
     elif args.action == "start":
-        print(start(args.port, args.db, args.heap))
+        print(start(args.port, args.db, args.heap, args.max_page_size))
     else:
         stop(args.port)
 

@@ -64,7 +64,9 @@ public final class TestFhirServer {
     jetty.addConnector(connector);
     ServletContextHandler context = new ServletContextHandler();
     context.setContextPath("/");
-    ServletHolder fhir = new ServletHolder(restfulServer(spring));
+    // HAPI's paging provider serves at most 50 resources a page, whatever _count asks; a hospital may allow more.
+    int maxPageSize = Integer.parseInt(options.getOrDefault("max-page-size", "0"));
+    ServletHolder fhir = new ServletHolder(restfulServer(spring, maxPageSize));
     fhir.setInitOrder(1);
     context.addServlet(fhir, "/fhir/*");
     jetty.setHandler(context);
@@ -83,14 +85,18 @@ public final class TestFhirServer {
   }
 
   /** The FHIR endpoint: every JPA resource provider, transactions, paging, bulk export. */
-  private static RestfulServer restfulServer(AnnotationConfigApplicationContext spring) {
+  private static RestfulServer restfulServer(AnnotationConfigApplicationContext spring, int maxPageSize) {
     FhirContext fhirContext = spring.getBean(FhirContext.class);
     RestfulServer server = new RestfulServer(fhirContext);
     server.setDefaultResponseEncoding(EncodingEnum.JSON);
     server.registerProviders(spring.getBean(ResourceProviderFactory.class).createProviders());
     server.registerProvider(spring.getBean(JpaSystemProvider.class));
     server.registerProvider(spring.getBean(BulkDataExportProvider.class));
-    server.setPagingProvider(spring.getBean(DatabaseBackedPagingProvider.class));
+    DatabaseBackedPagingProvider paging = spring.getBean(DatabaseBackedPagingProvider.class);
+    if (maxPageSize > 0) {
+      paging.setMaximumPageSize(maxPageSize);
+    }
+    server.setPagingProvider(paging);
     @SuppressWarnings("unchecked")
     IFhirSystemDao<org.hl7.fhir.r4.model.Bundle, org.hl7.fhir.r4.model.Meta> systemDao =
         spring.getBean(IFhirSystemDao.class);
@@ -109,7 +115,7 @@ public final class TestFhirServer {
     Map<String, String> options = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
-        throw new IllegalArgumentException("usage: TestFhirServer [--port N] [--db mem|file] [--data-dir DIR]");
+        throw new IllegalArgumentException("usage: TestFhirServer [--port N] [--db mem|file] [--data-dir DIR] [--max-page-size N]");
       }
       options.put(args[i].substring(2), args[++i]);
     }
