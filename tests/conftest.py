@@ -51,6 +51,15 @@ def spark() -> Iterator[SparkSession]:
     session.stop()
 
 
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For commands run through the CLI: an empty config file and a journal folder of this test's own."""
+    monkeypatch.setenv("ADAPTER_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("ADAPTER_CONFIG", str(tmp_path / "config.yaml"))
+    (tmp_path / "config.yaml").write_text("{}\n")
+    return tmp_path / "journal"
+
+
 @pytest.fixture(scope="session")
 def fhir_base_url() -> Iterator[str]:
     """Base URL of a running HAPI FHIR R4 server, e.g. http://127.0.0.1:8080/fhir."""

@@ -38,11 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapter.client import FhirClient
+from adapter.engines.spark_engine import session
+from adapter.engines.spark_package import partition_of, write_mapped_package
 from adapter.errors import AdapterError, ConfigError, InputError
 from adapter.fhir.json import loads
 from adapter.fhir.ndjson import parse_line
 from adapter.fhir.references import references
 from adapter.settings import AuthSettings, ServerSettings, load_settings
+from adapter.sources.package_descriptor import load_package
 from adapter.sync.inputs import ordered_files, study_of
 from adapter.sync.journal import Journal, journal_path
 from adapter.sync.push import push
@@ -75,8 +78,6 @@ def push_on_spark(
     ``config_file`` is where the tasks read the server's settings (None: ``server`` is an unconfigured URL).
     ``partitions``: how many (default: the session's default parallelism).
     """
-    from adapter.engines.spark_engine import session
-
     started = time.monotonic()
     source = Path(source)
     if source.is_file():
@@ -86,7 +87,7 @@ def push_on_spark(
     spark = spark or session(master)
     count = partitions or spark.sparkContext.defaultParallelism
     package = (source / "package.yaml").is_file()
-    study = _package_study(source) if package else study_of(source)
+    study = load_package(source).nct_id if package else study_of(source)
     folder = journal_path(journal_dir, server.base_url, study).with_suffix(".spark")
     folder.mkdir(parents=True, exist_ok=True)
     mapped = folder / "mapped"
@@ -104,16 +105,8 @@ def push_on_spark(
     return report
 
 
-def _package_study(path: Path) -> str:
-    from adapter.sources.package_descriptor import load_package
-
-    return load_package(path).nct_id
-
-
 def _map(package: Path, out: Path, spark: SparkSession, count: int) -> tuple[int, dict[str, int]]:
     """Map the package on Spark into ``out``; its rejected rows (logged by where, never by value) and causes."""
-    from adapter.engines.spark_package import write_mapped_package
-
     report = write_mapped_package(package, out, spark=spark, partitions=count)
     with (out / "rejects.ndjson").open(encoding="utf-8") as lines:
         for line in lines:
@@ -189,8 +182,6 @@ def _keyer(rank: int, kind: str, count: int) -> Callable[[tuple[str, int]], Iter
 
 def stage_of(resource: dict[str, Any], count: int) -> int:
     """The partition of the one Patient a resource is or refers to; else STUDY (none) or SHARED (several)."""
-    from adapter.engines.spark_package import partition_of
-
     if resource["resourceType"] == "Patient" and isinstance(resource.get("id"), str):
         return partition_of(resource["id"], count)
     patients = {key for key in references(resource) if key.startswith("Patient/")}

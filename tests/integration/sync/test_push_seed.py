@@ -21,15 +21,8 @@ SEED = Path(__file__).resolve().parents[3] / "fixtures" / "NCT04753476"
 
 
 def test_seed_trial_push_is_complete_and_idempotent(
-    fhir_http: requests.Session,
-    fhir_base_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    fhir_http: requests.Session, fhir_base_url: str, cli_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ADAPTER_JOURNAL_DIR", str(tmp_path / "journal"))
-    monkeypatch.setenv("ADAPTER_CONFIG", str(tmp_path / "config.yaml"))
-    (tmp_path / "config.yaml").write_text("{}\n")
     mapping = map_package(SEED)
     package_resources = list(mapping)
     study_level = study_resources(read_study(SEED / "study.json"))

@@ -172,15 +172,8 @@ def test_stages_read_the_credentials_themselves_from_the_config_file(
 
 
 def test_the_seed_package_pushed_on_spark_reports_the_one_machine_counts(
-    spark: SparkSession,
-    fhir_base_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    spark: SparkSession, fhir_base_url: str, cli_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ADAPTER_JOURNAL_DIR", str(tmp_path / "journal"))
-    monkeypatch.setenv("ADAPTER_CONFIG", str(tmp_path / "config.yaml"))
-    (tmp_path / "config.yaml").write_text("{}\n")
     study_level = {(r["resourceType"], r["id"]) for r in study_resources(read_study(SEED / "study.json"))}
     mapping = map_package(SEED)
     assert sum(1 for _ in mapping) and mapping.report.rejected == 0
@@ -192,7 +185,7 @@ def test_the_seed_package_pushed_on_spark_reports_the_one_machine_counts(
     assert first["ok"] and first["failures"] == [] and first["sourceRejects"] == 0
     assert {name: t["create"] for name, t in first["types"].items()} == dict(expected)
     assert {name: t["written"] for name, t in first["types"].items()} == dict(expected)
-    journals = journal_path(tmp_path / "journal", fhir_base_url, "NCT04753476").with_suffix(".spark")
+    journals = journal_path(cli_home, fhir_base_url, "NCT04753476").with_suffix(".spark")
     assert not (journals / "mapped").exists()  # the mapped patient data is gone with the push
 
     assert main(command) == 0
@@ -202,10 +195,8 @@ def test_the_seed_package_pushed_on_spark_reports_the_one_machine_counts(
 
 
 def test_rejected_package_rows_are_reported_and_fail_the_run(
-    spark: SparkSession, fhir_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    monkeypatch.setenv("ADAPTER_JOURNAL_DIR", str(tmp_path / "journal"))
+    spark: SparkSession, fhir_base_url: str, tmp_path: Path, cli_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     package = tmp_path / "package"
     shutil.copytree(SEED, package)
     with (package / "measurements.csv").open("a", encoding="utf-8") as out:

@@ -115,7 +115,8 @@ public final class TestFhirServer {
     Map<String, String> options = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
-        throw new IllegalArgumentException("usage: TestFhirServer [--port N] [--db mem|file] [--data-dir DIR] [--max-page-size N]");
+        throw new IllegalArgumentException(
+            "usage: TestFhirServer [--port N] [--db mem|file] [--data-dir DIR] [--max-page-size N]");
       }
       options.put(args[i].substring(2), args[++i]);
     }
